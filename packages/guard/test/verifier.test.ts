@@ -1,0 +1,107 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createVerifier, InsufficientScopeError, InvalidTokenError, type Verifier } from '../src/index.js';
+import { badTokens } from './helpers/attacks.js';
+import { makeKey, TestIssuer } from './helpers/issuer.js';
+
+let issuer: TestIssuer;
+let attacker: TestIssuer;
+let verifier: Verifier;
+
+beforeAll(async () => {
+  issuer = await TestIssuer.start();
+  attacker = await TestIssuer.start();
+  verifier = createVerifier({ issuer: issuer.url, audience: 'collector', cooldown: 3600 });
+});
+
+afterAll(async () => {
+  await issuer.stop();
+  await attacker.stop();
+});
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => expect.fail('the token was accepted'),
+    (error: unknown) => error,
+  );
+}
+
+describe('verify', () => {
+  it('returns the typed claims of a valid token', async () => {
+    const token = await issuer.sign({ jti: 'abc', scope: 'collect read' });
+    const claims = await verifier.verify(token, { scopes: ['collect'] });
+    expect(claims).toMatchObject({
+      iss: issuer.url,
+      sub: 'client-1',
+      aud: 'collector',
+      jti: 'abc',
+      client_id: 'client-1',
+      scope: 'collect read',
+    });
+    expect(claims.exp).toBeGreaterThan(Date.now() / 1000);
+  });
+
+  it('accepts typ application/at+jwt and an aud array containing the audience', async () => {
+    const token = await issuer.sign({ aud: ['billing', 'collector'] }, { header: { typ: 'application/at+jwt' } });
+    await expect(verifier.verify(token)).resolves.toMatchObject({ aud: ['billing', 'collector'] });
+  });
+
+  it('honours the clock tolerance on exp and nbf', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const lenient = createVerifier({ issuer: issuer.url, audience: 'collector', clockTolerance: 120, cooldown: 3600 });
+    const expired = await issuer.sign({ exp: now - 60, iat: now - 400 });
+    const early = await issuer.sign({ nbf: now + 60, iat: now + 60 });
+    await expect(lenient.verify(expired)).resolves.toBeTruthy();
+    await expect(lenient.verify(early)).resolves.toBeTruthy();
+    await expect(rejection(verifier.verify(expired))).resolves.toBeInstanceOf(InvalidTokenError);
+  });
+
+  it.each(['EdDSA', 'RS256', 'PS256'])('verifies %s tokens', async (alg) => {
+    const key = await issuer.addKey(alg);
+    const fresh = createVerifier({ issuer: issuer.url, audience: 'collector' });
+    await expect(fresh.verify(await issuer.sign({}, { key }))).resolves.toMatchObject({ client_id: 'client-1' });
+  });
+
+  it('refuses algorithms outside the configured allowlist', async () => {
+    const key = await issuer.addKey('PS256');
+    const esOnly = createVerifier({ issuer: issuer.url, audience: 'collector', algorithms: ['ES256'] });
+    const error = await rejection(esOnly.verify(await issuer.sign({}, { key })));
+    expect(error).toBeInstanceOf(InvalidTokenError);
+    expect((error as InvalidTokenError).description).toMatch(/algorithm is not allowed/);
+  });
+
+  it('raises insufficient_scope naming the required scopes', async () => {
+    const token = await issuer.sign({ scope: 'read write' });
+    const error = await rejection(verifier.verify(token, { scopes: 'collect' }));
+    expect(error).toBeInstanceOf(InsufficientScopeError);
+    expect((error as InsufficientScopeError).scopes).toEqual(['collect']);
+    expect((error as InsufficientScopeError).wwwAuthenticate('collector')).toContain('scope="collect"');
+  });
+
+  it('does not treat a scope prefix as the scope', async () => {
+    const token = await issuer.sign({ scope: 'collector collect:read' });
+    await expect(rejection(verifier.verify(token, { scopes: ['collect'] }))).resolves.toBeInstanceOf(InsufficientScopeError);
+  });
+
+  it('accepts a token whose key publishes no alg and no use', async () => {
+    const key = await makeKey();
+    const { alg: _alg, use: _use, ...bare } = key.publicJwk;
+    issuer.keys.push({ ...key, publicJwk: bare });
+    const fresh = createVerifier({ issuer: issuer.url, audience: 'collector' });
+    await expect(fresh.verify(await issuer.sign({}, { key }))).resolves.toBeTruthy();
+  });
+});
+
+describe('JWT attack suite: every token is invalid_token', () => {
+  it.each(badTokens)('$name', async ({ make, description }) => {
+    const token = await make(issuer, attacker);
+    const attackerRequests = { ...attacker.requests };
+    const error = await rejection(verifier.verify(token, { scopes: ['collect'] }));
+    expect(error).toBeInstanceOf(InvalidTokenError);
+    const { status, code, description: text } = error as InvalidTokenError;
+    expect({ status, code }).toEqual({ status: 401, code: 'invalid_token' });
+    expect(text).toMatch(description);
+    expect(text).not.toContain(token);
+    expect(text).not.toContain('passwd');
+    expect(attacker.requests).toEqual(attackerRequests);
+  });
+});
