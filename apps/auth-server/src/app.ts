@@ -1,0 +1,72 @@
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import type { AppDeps } from './deps.js';
+import { adminClientsRouter } from './endpoints/admin-clients.js';
+import { adminKeysRouter } from './endpoints/admin-keys.js';
+import { jwksEndpoint, metadataEndpoint } from './endpoints/discovery.js';
+import { healthEndpoint, metricsEndpoint, readinessEndpoint } from './endpoints/health.js';
+import { tokenRefreshEndpoint } from './endpoints/token-refresh.js';
+import { tokenEndpoint } from './endpoints/token.js';
+import { requireScope } from './http/bearer-authorization.js';
+import { errorHandler, notFoundHandler } from './http/error-handler.js';
+import { observability } from './http/observability.js';
+
+const BODY_LIMIT = '16kb';
+
+export interface AuthServerApps {
+  /** token, discovery, health and metrics routes; the admin routes too unless `admin` is set */
+  public: Express;
+  /** the admin API on its own app when ADMIN_PORT is set (Hydra's public/admin split) */
+  admin: Express | undefined;
+}
+
+function baseApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', deps.config.trustProxy);
+  app.set('etag', false);
+  app.use(observability(deps.logger, deps.metrics));
+  app.use(helmet());
+  return app;
+}
+
+function finish(app: Express, deps: AppDeps): Express {
+  app.use(notFoundHandler);
+  app.use(errorHandler(deps.logger, deps.metrics));
+  return app;
+}
+
+const noStore: express.RequestHandler = (_req, res, next) => {
+  res.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' });
+  next();
+};
+
+function registerPublic(app: Express, deps: AppDeps): void {
+  const form = [express.urlencoded({ extended: false, limit: BODY_LIMIT, parameterLimit: 50 }), express.json({ limit: BODY_LIMIT })];
+  app.get('/.well-known/oauth-authorization-server', metadataEndpoint(deps));
+  app.get('/.well-known/jwks.json', jwksEndpoint(deps));
+  app.post('/token', noStore, ...form, tokenEndpoint(deps));
+  app.post('/token/refresh', noStore, ...form, tokenRefreshEndpoint(deps));
+  app.get('/healthz', healthEndpoint);
+  app.get('/readyz', readinessEndpoint(deps));
+  app.get('/metrics', metricsEndpoint(deps));
+}
+
+function registerAdmin(app: Express, deps: AppDeps): void {
+  app.use('/admin', noStore, requireScope(deps, 'admin'), express.json({ limit: BODY_LIMIT }));
+  app.use(adminClientsRouter(deps));
+  app.use(adminKeysRouter(deps));
+}
+
+/** Builds the auth server's express app(s); the caller listens. */
+export function createApp(deps: AppDeps): AuthServerApps {
+  const pub = baseApp(deps);
+  registerPublic(pub, deps);
+  if (deps.config.adminPort === undefined) {
+    registerAdmin(pub, deps);
+    return { public: finish(pub, deps), admin: undefined };
+  }
+  const admin = baseApp(deps);
+  registerAdmin(admin, deps);
+  return { public: finish(pub, deps), admin: finish(admin, deps) };
+}

@@ -1,0 +1,166 @@
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+export const SIGNING_ALGS = ['ES256', 'EdDSA', 'RS256', 'PS256'] as const;
+export type SigningAlg = (typeof SIGNING_ALGS)[number];
+
+export interface Config {
+  port: number;
+  host: string;
+  issuer: string;
+  redisUrl: string | undefined;
+  redisClusterNodes: { host: string; port: number }[] | undefined;
+  redisPrefix: string;
+  signingAlg: SigningAlg;
+  /** seconds */
+  accessTokenTtl: number;
+  /** seconds */
+  refreshTokenTtl: number;
+  /** seconds */
+  refreshFamilyMaxAge: number;
+  /** seconds */
+  refreshReuseGrace: number;
+  keyEncryptionSecret: string | undefined;
+  /** seconds; 0 = manual */
+  keyRotationInterval: number;
+  /** seconds */
+  jwksMaxAge: number;
+  adminClientId: string | undefined;
+  adminClientSecret: string | undefined;
+  adminPort: number | undefined;
+  rateLimit: number;
+  authFailureLimit: number;
+  trustProxy: boolean | number | string;
+  logLevel: string;
+  production: boolean;
+  /** ms */
+  redisCommandTimeout: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const port = z
+  .string()
+  .refine((v) => /^\d{1,5}$/.test(v) && Number(v) <= 65535, 'a port number 0-65535')
+  .transform(Number);
+
+const duration = (min = 0) =>
+  z
+    .string()
+    .refine((v) => (parseDuration(v) ?? -1) >= min, `a duration of at least ${min}s: seconds (900) or with a unit (15m, 14d)`)
+    .transform((v) => parseDuration(v) as number);
+
+const count = z
+  .string()
+  .refine((v) => /^\d{1,9}$/.test(v), 'a whole number (0 turns it off)')
+  .transform(Number);
+
+const httpUrl = z
+  .string()
+  .refine((v) => {
+    try {
+      const url = new URL(v);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash;
+    } catch {
+      return false;
+    }
+  }, 'an absolute http(s) URL without query or fragment')
+  .transform((v) => v.replace(/\/+$/, ''));
+
+const schema = z.object({
+  NODE_ENV: z.string().default('development'),
+  PORT: port.default(4000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  ISSUER: httpUrl.default('http://localhost:4000'),
+  REDIS_URL: z
+    .string()
+    .refine((v) => /^rediss?:\/\//.test(v), 'a redis:// or rediss:// URL')
+    .optional(),
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .refine((v) => v.split(',').every((n) => /^[^\s:,]+:\d{1,5}$/.test(n.trim())), 'host:port,host:port')
+    .transform((v) =>
+      v.split(',').map((n) => {
+        const i = n.trim().lastIndexOf(':');
+        return { host: n.trim().slice(0, i), port: Number(n.trim().slice(i + 1)) };
+      }),
+    )
+    .optional(),
+  REDIS_PREFIX: z.string().regex(/^[\w:.-]{1,64}$/, 'letters, digits and _ : . - (at most 64)').default('tessera:'),
+  REDIS_COMMAND_TIMEOUT: duration(1).default(2),
+  SIGNING_ALG: z.enum(SIGNING_ALGS, { message: SIGNING_ALGS.join(', ') }).default('ES256'),
+  ACCESS_TOKEN_TTL: duration(1).default(900),
+  REFRESH_TOKEN_TTL: duration(1).default(1209600),
+  REFRESH_FAMILY_MAX_AGE: duration(1).default(2592000),
+  REFRESH_REUSE_GRACE: duration().default(0),
+  KEY_ENCRYPTION_SECRET: z.string().min(32, 'a secret of at least 32 characters').optional(),
+  KEY_ROTATION_INTERVAL: duration().default(0),
+  JWKS_MAX_AGE: duration(0).default(300),
+  ADMIN_CLIENT_ID: z.string().regex(/^[\w.-]{1,128}$/, 'letters, digits and _ . - (at most 128)').optional(),
+  ADMIN_CLIENT_SECRET: z.string().min(32, 'a secret of at least 32 characters').max(512).optional(),
+  ADMIN_PORT: port.optional(),
+  RATE_LIMIT: count.default(300),
+  AUTH_FAILURE_LIMIT: count.default(10),
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((v): boolean | number | string => (v === 'true' ? true : v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v)),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+    message: 'fatal, error, warn, info, debug, trace or silent',
+  }).default('info'),
+});
+
+/** Reads and validates the auth server's environment; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0] ?? 'environment');
+    throw new ConfigError(`${name}: invalid value; expected ${issue.message}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  if (e.ADMIN_CLIENT_ID && !e.ADMIN_CLIENT_SECRET) throw new ConfigError('ADMIN_CLIENT_SECRET: required when ADMIN_CLIENT_ID is set');
+  if (production) {
+    if (!e.KEY_ENCRYPTION_SECRET) throw new ConfigError('KEY_ENCRYPTION_SECRET: required when NODE_ENV=production');
+    if (!e.REDIS_URL && !e.REDIS_CLUSTER_NODES) throw new ConfigError('REDIS_URL: required when NODE_ENV=production (the embedded store keeps nothing across restarts)');
+    if (!e.ADMIN_CLIENT_ID) throw new ConfigError('ADMIN_CLIENT_ID: required when NODE_ENV=production, with ADMIN_CLIENT_SECRET');
+  }
+  if (e.REFRESH_TOKEN_TTL > e.REFRESH_FAMILY_MAX_AGE) {
+    throw new ConfigError('REFRESH_TOKEN_TTL: must not exceed REFRESH_FAMILY_MAX_AGE');
+  }
+  if (e.KEY_ROTATION_INTERVAL > 0 && e.KEY_ROTATION_INTERVAL < e.JWKS_MAX_AGE) {
+    throw new ConfigError('KEY_ROTATION_INTERVAL: must be 0 (manual) or at least JWKS_MAX_AGE, so a next key is published long enough before it signs');
+  }
+  if (e.ADMIN_PORT !== undefined && e.ADMIN_PORT === e.PORT && e.PORT !== 0) {
+    throw new ConfigError('ADMIN_PORT: must differ from PORT');
+  }
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    issuer: e.ISSUER,
+    redisUrl: e.REDIS_URL,
+    redisClusterNodes: e.REDIS_CLUSTER_NODES,
+    redisPrefix: e.REDIS_PREFIX,
+    redisCommandTimeout: e.REDIS_COMMAND_TIMEOUT * 1000,
+    signingAlg: e.SIGNING_ALG,
+    accessTokenTtl: e.ACCESS_TOKEN_TTL,
+    refreshTokenTtl: e.REFRESH_TOKEN_TTL,
+    refreshFamilyMaxAge: e.REFRESH_FAMILY_MAX_AGE,
+    refreshReuseGrace: e.REFRESH_REUSE_GRACE,
+    keyEncryptionSecret: e.KEY_ENCRYPTION_SECRET,
+    keyRotationInterval: e.KEY_ROTATION_INTERVAL,
+    jwksMaxAge: e.JWKS_MAX_AGE,
+    adminClientId: e.ADMIN_CLIENT_ID,
+    adminClientSecret: e.ADMIN_CLIENT_SECRET,
+    adminPort: e.ADMIN_PORT,
+    rateLimit: e.RATE_LIMIT,
+    authFailureLimit: e.AUTH_FAILURE_LIMIT,
+    trustProxy: e.TRUST_PROXY,
+    logLevel: e.LOG_LEVEL,
+    production,
+  };
+}

@@ -1,0 +1,23 @@
+import type { ClientRegistry } from './clients/client-registry.js';
+import type { Config } from './config.js';
+import type { SigningKeys } from './keys/signing-keys.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import type { Clock, RefreshPolicy, Store } from './store/store.js';
+
+/** What the auth server's app is built from; main.ts wires it, tests build their own. */
+export interface AppDeps {
+  config: Config;
+  store: Store;
+  keys: SigningKeys;
+  clients: ClientRegistry;
+  logger: Logger;
+  metrics: Metrics;
+  clock: Clock;
+}
+
+export const refreshPolicy = (config: Config): RefreshPolicy => ({
+  idleTtl: config.refreshTokenTtl * 1000,
+  maxAge: config.refreshFamilyMaxAge * 1000,
+  grace: config.refreshReuseGrace * 1000,
+});

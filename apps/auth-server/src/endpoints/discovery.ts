@@ -1,0 +1,35 @@
+import type { RequestHandler } from 'express';
+import type { AppDeps } from '../deps.js';
+import { SUPPORTED_GRANT_TYPES } from './token.js';
+
+/** GET /.well-known/oauth-authorization-server (RFC 8414). */
+export function metadataEndpoint(deps: AppDeps): RequestHandler {
+  const { issuer, signingAlg } = deps.config;
+  return (_req, res) => {
+    res.set('Cache-Control', 'public, max-age=300').json({
+      issuer,
+      token_endpoint: `${issuer}/token`,
+      jwks_uri: `${issuer}/.well-known/jwks.json`,
+      revocation_endpoint: `${issuer}/revoke`,
+      introspection_endpoint: `${issuer}/introspect`,
+      grant_types_supported: SUPPORTED_GRANT_TYPES,
+      response_types_supported: ['token'],
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      scopes_supported: ['admin', 'introspect'],
+      access_token_signing_alg_values_supported: [...new Set([signingAlg, ...deps.keys.list().map((k) => k.alg)])],
+      service_documentation: `${issuer}/docs`,
+    });
+  };
+}
+
+/** GET /.well-known/jwks.json: public keys only, cacheable for JWKS_MAX_AGE. */
+export function jwksEndpoint(deps: AppDeps): RequestHandler {
+  return (_req, res) => {
+    res
+      .set('Content-Type', 'application/jwk-set+json')
+      .set('Cache-Control', `public, max-age=${deps.config.jwksMaxAge}`)
+      .send(deps.keys.jwks());
+  };
+}

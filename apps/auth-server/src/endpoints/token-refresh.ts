@@ -1,0 +1,21 @@
+import type { RequestHandler } from 'express';
+import type { AppDeps } from '../deps.js';
+import { refreshTokenGrant } from '../grants/refresh-token.js';
+import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
+import { readParams } from '../http/params.js';
+
+/**
+ * POST /token/refresh: the seed's endpoint, `{refresh_token}` as JSON or form. Client authentication
+ * when credentials are sent; without them only refresh tokens of clients registered with
+ * refresh_token_auth "none" are accepted.
+ */
+export function tokenRefreshEndpoint(deps: AppDeps): RequestHandler {
+  return async (req, res) => {
+    const params = readParams(req);
+    const credentials = readClientCredentials(req, params);
+    const client = credentials
+      ? await authenticateClient(deps.clients, credentials, () => deps.metrics.clientAuthFailures.inc())
+      : undefined;
+    res.json(await refreshTokenGrant(deps, client, params));
+  };
+}

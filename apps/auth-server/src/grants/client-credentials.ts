@@ -1,0 +1,30 @@
+import { unauthorizedClient } from '../errors.js';
+import { refreshPolicy, type AppDeps } from '../deps.js';
+import type { Params } from '../http/params.js';
+import type { ClientRecord } from '../store/store.js';
+import { mintRefreshToken, newFamilyId } from '../tokens/refresh-token.js';
+import { grantAudience, grantScope } from '../tokens/scope.js';
+import { tokenResponse, type TokenResponse } from '../tokens/token-response.js';
+
+/** RFC 6749 §4.4, plus a refresh token that starts a rotation family when the client may refresh. */
+export async function clientCredentialsGrant(deps: AppDeps, client: ClientRecord, params: Params): Promise<TokenResponse> {
+  if (!client.grant_types.includes('client_credentials')) {
+    throw unauthorizedClient('the client may not use the client_credentials grant');
+  }
+  const scope = grantScope(params.scope, client.scopes);
+  const audience = grantAudience(params.resource, client.audiences);
+  let refreshToken: string | undefined;
+  if (client.grant_types.includes('refresh_token')) {
+    const familyId = newFamilyId();
+    const minted = mintRefreshToken(familyId);
+    await deps.store.createFamily(
+      { id: familyId, client_id: client.client_id, scope, aud: audience, created_at: deps.clock(), public: client.refresh_token_auth === 'none' },
+      minted.hash,
+      refreshPolicy(deps.config),
+    );
+    refreshToken = minted.token;
+  }
+  const response = await tokenResponse(deps, client, { scope, audience, refreshToken });
+  deps.metrics.tokensIssued.inc({ grant: 'client_credentials' });
+  return response;
+}

@@ -1,0 +1,32 @@
+import { randomUUID } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+const QUIET = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * Gives every request an id (X-Request-Id when the caller sent a sane one), a child logger on
+ * res.locals.log, an access log line and the HTTP metrics. Never logs headers or bodies.
+ */
+export function observability(logger: Logger, metrics: Metrics): RequestHandler {
+  return (req, res, next) => {
+    const incoming = req.headers['x-request-id'];
+    const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    res.setHeader('X-Request-Id', requestId);
+    res.locals.log = logger.child({ req_id: requestId });
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      const labels = { route, method: req.method, status: String(res.statusCode) };
+      metrics.httpRequests.inc(labels);
+      metrics.httpDuration.observe(labels, seconds);
+      if (!QUIET.has(req.path)) {
+        (res.locals.log as Logger).info({ method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 }, 'request');
+      }
+    });
+    next();
+  };
+}

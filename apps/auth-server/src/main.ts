@@ -1,0 +1,68 @@
+import type { Server } from 'node:http';
+import { createApp } from './app.js';
+import { buildDeps, ensureAdminClient, startKeyMaintenance } from './bootstrap.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { KeyDecryptionError } from './keys/key-encryption.js';
+import { createLogger } from './logger.js';
+import { walkthrough } from './walkthrough.js';
+
+function listen(app: import('express').Express, port: number, host: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve(server)));
+  });
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`auth-server: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  if (!config.redisUrl && !config.redisClusterNodes) {
+    logger.warn('REDIS_URL is not set: using the embedded in-memory store; clients, keys and refresh tokens are lost at exit');
+  } else if (!config.keyEncryptionSecret) {
+    logger.warn('KEY_ENCRYPTION_SECRET is not set: generated one for this process; signing keys stored now cannot be read after a restart');
+  }
+  const deps = await buildDeps(config, { logger });
+  const admin = await ensureAdminClient(deps);
+  const stopKeys = startKeyMaintenance(deps);
+  const apps = createApp(deps);
+  const servers = [await listen(apps.public, config.port, config.host)];
+  if (apps.admin && config.adminPort !== undefined) servers.push(await listen(apps.admin, config.adminPort, config.host));
+  logger.info(
+    { issuer: config.issuer, port: config.port, admin_port: config.adminPort ?? config.port, store: deps.store.kind, signing_alg: config.signingAlg },
+    'auth server listening',
+  );
+  if (admin.generated) process.stdout.write(walkthrough(config.issuer, admin.clientId, admin.secret));
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    stopKeys();
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
+      .then(() => deps.store.close())
+      .then(() => process.exit(0), () => process.exit(1));
+    for (const s of servers) s.closeIdleConnections();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof KeyDecryptionError) {
+    process.stderr.write(`auth-server: ${error.message}\n`);
+  } else {
+    process.stderr.write(`auth-server: failed to start: ${(error as Error).message}\n`);
+  }
+  process.exit(1);
+});

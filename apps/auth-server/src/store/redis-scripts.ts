@@ -1,0 +1,100 @@
+/**
+ * Lua scripts of the Redis store. Every script touches keys of one hash tag only, so each runs
+ * atomically on one node of a Redis Cluster too.
+ */
+
+/** KEYS: family, spent. ARGV: client, scope, aud, created_at, public, token hash, now, ttl ms. */
+export const CREATE_FAMILY = `
+redis.call('HSET', KEYS[1], 'c', ARGV[1], 's', ARGV[2], 'a', ARGV[3], 't0', ARGV[4], 'p', ARGV[5], 'cur', ARGV[6], 'tu', ARGV[7])
+redis.call('PEXPIRE', KEYS[1], ARGV[8])
+return 1
+`;
+
+/** KEYS: client family index. ARGV: family id, expires_at, now. Prunes what has expired. */
+export const INDEX_FAMILY = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+local last = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], last[2])
+return 1
+`;
+
+/**
+ * KEYS: family, spent.
+ * ARGV: presented hash, next hash, client id ('' = unauthenticated), requested scope ('' = keep),
+ *       now, idle ttl, max age, grace (all ms).
+ * Returns {status, client, scope, aud, created_at, public}.
+ */
+export const ROTATE = `
+local f = redis.call('HMGET', KEYS[1], 'c', 's', 'a', 't0', 'p', 'cur', 'tu', 'prev', 'tr')
+if not f[1] then return {'invalid'} end
+local now, idle, maxAge, grace = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local created = tonumber(f[4])
+local family = {f[1], f[2], f[3], f[4], f[5]}
+local function drop(status)
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return {status, unpack(family)}
+end
+if now >= created + maxAge then return drop('invalid') end
+if ARGV[3] == '' then
+  if f[5] ~= '1' then return {'client_auth_required'} end
+elseif ARGV[3] ~= f[1] then
+  return {'invalid'}
+end
+local isCurrent = ARGV[1] == f[6]
+local inGrace = (not isCurrent) and grace > 0 and f[8] and ARGV[1] == f[8] and now < tonumber(f[9]) + grace
+if isCurrent or inGrace then
+  if isCurrent and now >= tonumber(f[7]) + idle then return drop('invalid') end
+  if ARGV[4] ~= '' then
+    local have = {}
+    for s in string.gmatch(f[2], '%S+') do have[s] = true end
+    for s in string.gmatch(ARGV[4], '%S+') do
+      if not have[s] then return {'invalid_scope'} end
+    end
+  end
+  if isCurrent then
+    redis.call('HSET', KEYS[1], 'prev', f[6], 'tr', now, 'cur', ARGV[2], 'tu', now)
+  else
+    redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'tu', now)
+  end
+  redis.call('SADD', KEYS[2], f[6])
+  local ttl = math.min(idle, created + maxAge - now)
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+  return {'rotated', unpack(family)}
+end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return drop('reused') end
+return {'invalid'}
+`;
+
+/** KEYS: family, spent. ARGV: token hash. Returns {state, client, scope, aud, created_at, public, issued_at} or nil. */
+export const FIND_REFRESH_TOKEN = `
+local f = redis.call('HMGET', KEYS[1], 'c', 's', 'a', 't0', 'p', 'cur', 'tu')
+if not f[1] then return nil end
+local state
+if ARGV[1] == f[6] then state = 'current'
+elseif redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then state = 'spent'
+else return nil end
+return {state, f[1], f[2], f[3], f[4], f[5], f[7]}
+`;
+
+/** KEYS: keyset. ARGV: expected version, new version, data. */
+export const SAVE_KEYSET = `
+local v = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if v ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'version', ARGV[2], 'data', ARGV[3])
+return 1
+`;
+
+/** KEYS: client, client index. ARGV: client id, created_at, json. */
+export const PUT_CLIENT = `
+redis.call('SET', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 1
+`;
+
+/** KEYS: client, client index. ARGV: client id. */
+export const DELETE_CLIENT = `
+redis.call('ZREM', KEYS[2], ARGV[1])
+return redis.call('DEL', KEYS[1])
+`;

@@ -1,0 +1,227 @@
+import { Redis, Cluster, type RedisOptions } from 'ioredis';
+import { StoreUnavailableError } from '../errors.js';
+import { CREATE_FAMILY, DELETE_CLIENT, FIND_REFRESH_TOKEN, INDEX_FAMILY, PUT_CLIENT, ROTATE, SAVE_KEYSET } from './redis-scripts.js';
+import type {
+  ClientPage,
+  ClientRecord,
+  Clock,
+  Family,
+  Keyset,
+  RefreshPolicy,
+  RefreshTokenState,
+  RotateInput,
+  RotateResult,
+  Store,
+} from './store.js';
+
+type ScriptResult = (string | null)[] | null;
+
+interface Scripted {
+  tesseraCreateFamily(family: string, spent: string, ...args: (string | number)[]): Promise<number>;
+  tesseraIndexFamily(index: string, ...args: (string | number)[]): Promise<number>;
+  tesseraRotate(family: string, spent: string, ...args: (string | number)[]): Promise<ScriptResult>;
+  tesseraFindRefreshToken(family: string, spent: string, hash: string): Promise<ScriptResult>;
+  tesseraSaveKeyset(keyset: string, ...args: (string | number)[]): Promise<number>;
+  tesseraPutClient(client: string, index: string, ...args: (string | number)[]): Promise<number>;
+  tesseraDeleteClient(client: string, index: string, clientId: string): Promise<number>;
+}
+
+export type RedisConnection = (Redis | Cluster) & Scripted;
+
+export interface RedisConnectionOptions {
+  url?: string | undefined;
+  clusterNodes?: { host: string; port: number }[] | undefined;
+  /** ms a command may take before it fails */
+  commandTimeout?: number;
+}
+
+/** Opens a Redis (or Redis Cluster) connection with the store's scripts defined on it. */
+export function connectRedis(options: RedisConnectionOptions): RedisConnection {
+  const common: RedisOptions = {
+    commandTimeout: options.commandTimeout ?? 2000,
+    maxRetriesPerRequest: 1,
+    enableAutoPipelining: true,
+    lazyConnect: true,
+    retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+  };
+  const connection = options.clusterNodes
+    ? new Cluster(options.clusterNodes, { redisOptions: common, enableAutoPipelining: true, lazyConnect: true })
+    : new Redis(options.url ?? 'redis://127.0.0.1:6379', common);
+  connection.defineCommand('tesseraCreateFamily', { numberOfKeys: 2, lua: CREATE_FAMILY });
+  connection.defineCommand('tesseraIndexFamily', { numberOfKeys: 1, lua: INDEX_FAMILY });
+  connection.defineCommand('tesseraRotate', { numberOfKeys: 2, lua: ROTATE });
+  connection.defineCommand('tesseraFindRefreshToken', { numberOfKeys: 2, lua: FIND_REFRESH_TOKEN });
+  connection.defineCommand('tesseraSaveKeyset', { numberOfKeys: 1, lua: SAVE_KEYSET });
+  connection.defineCommand('tesseraPutClient', { numberOfKeys: 2, lua: PUT_CLIENT });
+  connection.defineCommand('tesseraDeleteClient', { numberOfKeys: 2, lua: DELETE_CLIENT });
+  return connection as RedisConnection;
+}
+
+const toFamily = (id: string, r: (string | null)[], offset = 1): Family => ({
+  id,
+  client_id: r[offset]!,
+  scope: r[offset + 1]!,
+  aud: r[offset + 2]!,
+  created_at: Number(r[offset + 3]),
+  public: r[offset + 4] === '1',
+});
+
+/** The Redis store: keys under `prefix`, each multi-key step one script within one hash tag. */
+export class RedisStore implements Store {
+  readonly kind = 'redis' as const;
+
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly prefix = 'tessera:',
+    private readonly clock: Clock = Date.now,
+  ) {}
+
+  #client = (id: string) => `${this.prefix}{clients}:${id}`;
+  #clientIndex = () => `${this.prefix}{clients}:index`;
+  #clientFamilies = (id: string) => `${this.prefix}client-families:{${id}}`;
+  #family = (id: string) => `${this.prefix}family:{${id}}`;
+  #spent = (id: string) => `${this.prefix}family:{${id}}:spent`;
+  #denied = (jti: string) => `${this.prefix}denied-jti:{${jti}}`;
+  #keyset = () => `${this.prefix}keyset`;
+  #lease = (name: string) => `${this.prefix}lease:${name}`;
+
+  async #run<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      throw new StoreUnavailableError(`redis: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  putClient(client: ClientRecord): Promise<void> {
+    return this.#run(async () => {
+      await this.redis.tesseraPutClient(this.#client(client.client_id), this.#clientIndex(), client.client_id, client.created_at, JSON.stringify(client));
+    });
+  }
+
+  getClient(clientId: string): Promise<ClientRecord | undefined> {
+    return this.#run(async () => {
+      const json = await this.redis.get(this.#client(clientId));
+      return json ? (JSON.parse(json) as ClientRecord) : undefined;
+    });
+  }
+
+  listClients(cursor: string | undefined, limit: number): Promise<ClientPage> {
+    return this.#run(async () => {
+      const start = Number(cursor ?? 0);
+      const ids = await this.redis.zrange(this.#clientIndex(), start, start + limit);
+      const page = ids.slice(0, limit);
+      const json = page.length ? await this.redis.mget(page.map((id) => this.#client(id))) : [];
+      const clients = json.filter((j): j is string => j !== null).map((j) => JSON.parse(j) as ClientRecord);
+      return { clients, next_cursor: ids.length > limit ? String(start + limit) : undefined };
+    });
+  }
+
+  deleteClient(clientId: string): Promise<boolean> {
+    return this.#run(async () => {
+      const deleted = await this.redis.tesseraDeleteClient(this.#client(clientId), this.#clientIndex(), clientId);
+      const index = this.#clientFamilies(clientId);
+      const families = await this.redis.zrange(index, 0, -1);
+      await Promise.all(families.map((id) => this.redis.del(this.#family(id), this.#spent(id))));
+      await this.redis.del(index);
+      return deleted === 1;
+    });
+  }
+
+  createFamily(family: Family, tokenHash: string, policy: RefreshPolicy): Promise<void> {
+    return this.#run(async () => {
+      const now = this.clock();
+      const expiresAt = Math.min(now + policy.idleTtl, family.created_at + policy.maxAge);
+      await Promise.all([
+        this.redis.tesseraCreateFamily(
+          this.#family(family.id),
+          this.#spent(family.id),
+          family.client_id,
+          family.scope,
+          family.aud,
+          family.created_at,
+          family.public ? '1' : '0',
+          tokenHash,
+          now,
+          Math.max(1, expiresAt - now),
+        ),
+        this.redis.tesseraIndexFamily(this.#clientFamilies(family.client_id), family.id, family.created_at + policy.maxAge, now),
+      ]);
+    });
+  }
+
+  rotate(input: RotateInput): Promise<RotateResult> {
+    return this.#run(async () => {
+      const { policy } = input;
+      const r = await this.redis.tesseraRotate(
+        this.#family(input.familyId),
+        this.#spent(input.familyId),
+        input.presentedHash,
+        input.nextHash,
+        input.clientId ?? '',
+        input.scope ?? '',
+        this.clock(),
+        policy.idleTtl,
+        policy.maxAge,
+        policy.grace,
+      );
+      const status = r?.[0];
+      if (status === 'rotated' || status === 'reused') return { status, family: toFamily(input.familyId, r!) };
+      if (status === 'invalid_scope' || status === 'client_auth_required') return { status };
+      return { status: 'invalid' };
+    });
+  }
+
+  findRefreshToken(familyId: string, tokenHash: string, policy: RefreshPolicy): Promise<RefreshTokenState> {
+    return this.#run(async () => {
+      const r = await this.redis.tesseraFindRefreshToken(this.#family(familyId), this.#spent(familyId), tokenHash);
+      if (!r) return undefined;
+      const family = toFamily(familyId, r);
+      const expiresAt = Math.min(Number(r[6]) + policy.idleTtl, family.created_at + policy.maxAge);
+      const now = this.clock();
+      if (now >= family.created_at + policy.maxAge || (r[0] === 'current' && now >= expiresAt)) return undefined;
+      return { family, state: r[0] === 'current' ? 'current' : 'spent', expires_at: expiresAt };
+    });
+  }
+
+  revokeFamily(familyId: string): Promise<boolean> {
+    return this.#run(async () => (await this.redis.del(this.#family(familyId), this.#spent(familyId))) > 0);
+  }
+
+  denyAccessToken(jti: string, expiresAt: number): Promise<void> {
+    return this.#run(async () => {
+      if (expiresAt > this.clock()) await this.redis.set(this.#denied(jti), '1', 'PXAT', expiresAt);
+    });
+  }
+
+  isAccessTokenDenied(jti: string): Promise<boolean> {
+    return this.#run(async () => (await this.redis.exists(this.#denied(jti))) === 1);
+  }
+
+  getKeyset(): Promise<Keyset> {
+    return this.#run(async () => {
+      const [version, data] = await this.redis.hmget(this.#keyset(), 'version', 'data');
+      return { version: Number(version ?? 0), keys: data ? (JSON.parse(data) as Keyset['keys']) : [] };
+    });
+  }
+
+  saveKeyset(keyset: Keyset, expectedVersion: number): Promise<boolean> {
+    return this.#run(
+      async () => (await this.redis.tesseraSaveKeyset(this.#keyset(), expectedVersion, keyset.version, JSON.stringify(keyset.keys))) === 1,
+    );
+  }
+
+  acquireLease(name: string, holder: string, ttl: number): Promise<boolean> {
+    return this.#run(async () => (await this.redis.set(this.#lease(name), holder, 'PX', ttl, 'NX')) === 'OK');
+  }
+
+  ping(): Promise<void> {
+    return this.#run(async () => {
+      await this.redis.ping();
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}

@@ -1,0 +1,134 @@
+export type GrantType = 'client_credentials' | 'refresh_token';
+export type RefreshTokenAuth = 'client_secret' | 'none';
+
+export interface ClientRecord {
+  client_id: string;
+  name: string;
+  /** base64url HMAC-SHA256 of the secret, keyed by the client id */
+  secret_hash: string;
+  scopes: string[];
+  audiences: string[];
+  grant_types: GrantType[];
+  refresh_token_auth: RefreshTokenAuth;
+  /** seconds; absent = the server default */
+  access_token_ttl?: number;
+  /** ms since epoch */
+  created_at: number;
+  /** ms since epoch */
+  secret_rotated_at?: number;
+}
+
+/** What a rotation family remembers about the grant that started it. */
+export interface Family {
+  id: string;
+  client_id: string;
+  scope: string;
+  aud: string;
+  /** ms since epoch */
+  created_at: number;
+  /** true when the client's refresh tokens may be used without client authentication */
+  public: boolean;
+}
+
+export interface RefreshPolicy {
+  /** ms a refresh token lives unused */
+  idleTtl: number;
+  /** ms a family lives at most */
+  maxAge: number;
+  /** ms in which the token rotated last may be presented again */
+  grace: number;
+}
+
+export interface RotateInput {
+  familyId: string;
+  presentedHash: string;
+  nextHash: string;
+  /** the authenticated client; undefined when the caller did not authenticate */
+  clientId: string | undefined;
+  /** the narrower scope asked for, or undefined to keep the family's */
+  scope: string | undefined;
+  policy: RefreshPolicy;
+}
+
+export type RotateResult =
+  | { status: 'rotated'; family: Family }
+  | { status: 'reused'; family: Family }
+  | { status: 'invalid' }
+  | { status: 'invalid_scope' }
+  | { status: 'client_auth_required' };
+
+export type RefreshTokenState = { family: Family; state: 'current' | 'spent'; expires_at: number } | undefined;
+
+export type KeyState = 'next' | 'active' | 'retired';
+
+export interface EncryptedPrivateKey {
+  iv: string;
+  tag: string;
+  ciphertext: string;
+}
+
+export interface StoredKey {
+  kid: string;
+  alg: string;
+  state: KeyState;
+  public_jwk: Record<string, unknown>;
+  private_key: EncryptedPrivateKey;
+  /** ms since epoch */
+  created_at: number;
+  /** ms since epoch */
+  activated_at?: number;
+  /** ms since epoch */
+  retired_at?: number;
+  /** ms since epoch at which a retired key leaves the JWKS */
+  removed_at?: number;
+}
+
+export interface Keyset {
+  /** incremented by every change; used for compare-and-set and for change detection */
+  version: number;
+  keys: StoredKey[];
+}
+
+export interface ClientPage {
+  clients: ClientRecord[];
+  next_cursor: string | undefined;
+}
+
+/**
+ * Everything the auth server keeps. Both implementations (Redis and embedded memory) pass one contract suite.
+ * Every method may throw StoreUnavailableError.
+ */
+export interface Store {
+  readonly kind: 'redis' | 'memory';
+
+  putClient(client: ClientRecord): Promise<void>;
+  getClient(clientId: string): Promise<ClientRecord | undefined>;
+  listClients(cursor: string | undefined, limit: number): Promise<ClientPage>;
+  /** Deletes the client and revokes every family it holds; false when it did not exist. */
+  deleteClient(clientId: string): Promise<boolean>;
+
+  /** Starts a rotation family whose current refresh token has hash `tokenHash`. */
+  createFamily(family: Family, tokenHash: string, policy: RefreshPolicy): Promise<void>;
+  /** Atomically spends the presented refresh token and makes `nextHash` current, or detects reuse. */
+  rotate(input: RotateInput): Promise<RotateResult>;
+  /** Looks a refresh token up without changing anything (introspection, revocation). */
+  findRefreshToken(familyId: string, tokenHash: string, policy: RefreshPolicy): Promise<RefreshTokenState>;
+  /** Revokes a whole family; false when it did not exist. */
+  revokeFamily(familyId: string): Promise<boolean>;
+
+  /** Denies an access token's jti until `expiresAt` (ms since epoch). */
+  denyAccessToken(jti: string, expiresAt: number): Promise<void>;
+  isAccessTokenDenied(jti: string): Promise<boolean>;
+
+  getKeyset(): Promise<Keyset>;
+  /** Saves the keyset when the stored version is still `expectedVersion`; false when another writer was first. */
+  saveKeyset(keyset: Keyset, expectedVersion: number): Promise<boolean>;
+
+  /** Takes a named lease for `ttl` ms when nobody holds it; true when this caller got it. */
+  acquireLease(name: string, holder: string, ttl: number): Promise<boolean>;
+
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type Clock = () => number;

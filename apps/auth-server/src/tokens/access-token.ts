@@ -1,0 +1,74 @@
+import { randomBytes } from 'node:crypto';
+import { SignJWT, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import type { SigningKeys } from '../keys/signing-keys.js';
+
+/** RFC 9068 claims of a Tessera access token. */
+export interface AccessTokenClaims extends JWTPayload {
+  iss: string;
+  sub: string;
+  aud: string;
+  exp: number;
+  iat: number;
+  jti: string;
+  client_id: string;
+  scope: string;
+}
+
+export interface AccessTokenInput {
+  issuer: string;
+  clientId: string;
+  audience: string;
+  scope: string;
+  /** seconds */
+  ttl: number;
+  /** seconds since epoch */
+  now: number;
+}
+
+/** Signs an RFC 9068 access token with the active key. */
+export async function signAccessToken(keys: SigningKeys, input: AccessTokenInput): Promise<{ token: string; claims: AccessTokenClaims }> {
+  const signer = keys.signer();
+  const claims: AccessTokenClaims = {
+    iss: input.issuer,
+    sub: input.clientId,
+    aud: input.audience,
+    exp: input.now + input.ttl,
+    iat: input.now,
+    jti: randomBytes(16).toString('base64url'),
+    client_id: input.clientId,
+    scope: input.scope,
+  };
+  const token = await new SignJWT(claims).setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'at+jwt' }).sign(signer.key);
+  return { token, claims };
+}
+
+const MAX_TOKEN_LENGTH = 8192;
+
+/**
+ * Verifies an access token this server issued, against its own published keys.
+ * Returns undefined for anything that is not a valid, unexpired token of this issuer.
+ */
+export async function verifyOwnAccessToken(
+  keys: SigningKeys,
+  token: string,
+  options: { issuer: string; audience?: string; now: number },
+): Promise<AccessTokenClaims | undefined> {
+  if (token.length > MAX_TOKEN_LENGTH) return undefined;
+  try {
+    const header = decodeProtectedHeader(token);
+    if (typeof header.kid !== 'string') return undefined;
+    const key = keys.verificationKey(header.kid);
+    if (!key || header.alg !== key.alg) return undefined;
+    const { payload } = await jwtVerify(token, key.key, {
+      issuer: options.issuer,
+      audience: options.audience,
+      typ: 'at+jwt',
+      algorithms: [key.alg],
+      requiredClaims: ['exp', 'iat', 'jti', 'client_id', 'scope'],
+      currentDate: new Date(options.now * 1000),
+    });
+    return payload as AccessTokenClaims;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,36 @@
+import { signAccessToken } from './access-token.js';
+import type { AppDeps } from '../deps.js';
+import type { ClientRecord } from '../store/store.js';
+
+/** RFC 6749 §5.1 */
+export interface TokenResponse {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  refresh_token?: string;
+  scope: string;
+}
+
+/** Signs an access token for the client and shapes the token response around it. */
+export async function tokenResponse(
+  deps: AppDeps,
+  client: ClientRecord,
+  grant: { scope: string; audience: string; refreshToken?: string | undefined },
+): Promise<TokenResponse> {
+  const ttl = client.access_token_ttl ?? deps.config.accessTokenTtl;
+  const { token } = await signAccessToken(deps.keys, {
+    issuer: deps.config.issuer,
+    clientId: client.client_id,
+    audience: grant.audience,
+    scope: grant.scope,
+    ttl,
+    now: Math.floor(deps.clock() / 1000),
+  });
+  return {
+    access_token: token,
+    token_type: 'Bearer',
+    expires_in: ttl,
+    ...(grant.refreshToken ? { refresh_token: grant.refreshToken } : {}),
+    scope: grant.scope,
+  };
+}
