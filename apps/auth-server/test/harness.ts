@@ -1,0 +1,125 @@
+import supertest from 'supertest';
+import type { Express } from 'express';
+import { pino } from 'pino';
+import { Writable } from 'node:stream';
+import { createApp } from '../src/app.js';
+import { buildDeps, ensureAdminClient } from '../src/bootstrap.js';
+import { loadConfig } from '../src/config.js';
+import type { AppDeps } from '../src/deps.js';
+import { MemoryStore } from '../src/store/memory-store.js';
+import { RedisStore, connectRedis, type RedisConnection } from '../src/store/redis-store.js';
+import type { Store } from '../src/store/store.js';
+import { redisUrl, uniquePrefix } from '../../../test/support/redis.js';
+
+export type StoreKind = 'memory' | 'redis';
+export const STORE_KINDS: StoreKind[] = ['memory', 'redis'];
+
+/** A clock tests move by hand. */
+export class TestClock {
+  constructor(public ms = Date.now()) {}
+  readonly now = () => this.ms;
+  advance(seconds: number): void {
+    this.ms += seconds * 1000;
+  }
+}
+
+export interface TestStore {
+  store: Store;
+  redis: RedisConnection | undefined;
+  prefix: string;
+}
+
+export async function openStore(kind: StoreKind, clock: TestClock, prefix = uniquePrefix()): Promise<TestStore> {
+  if (kind === 'memory') return { store: new MemoryStore(clock.now), redis: undefined, prefix };
+  const redis = connectRedis({ url: redisUrl() });
+  await redis.connect();
+  return { store: new RedisStore(redis, prefix, clock.now), redis, prefix };
+}
+
+/** Captures log lines for assertions. */
+export class LogCapture {
+  readonly lines: Record<string, unknown>[] = [];
+  readonly raw: string[] = [];
+  readonly stream = new Writable({
+    write: (chunk: Buffer, _enc, done) => {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) {
+        this.raw.push(line);
+        this.lines.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      done();
+    },
+  });
+}
+
+export interface Harness {
+  deps: AppDeps;
+  app: Express;
+  http: ReturnType<typeof supertest>;
+  clock: TestClock;
+  logs: LogCapture;
+  testStore: TestStore;
+  admin: { clientId: string; secret: string };
+  adminToken(): Promise<string>;
+  createClient(body?: Record<string, unknown>): Promise<{ client_id: string; client_secret: string } & Record<string, unknown>>;
+  clientCredentials(client: { client_id: string; client_secret: string }, extra?: Record<string, string>): Promise<supertest.Response>;
+  refresh(client: { client_id: string; client_secret: string }, refreshToken: string, extra?: Record<string, string>): Promise<supertest.Response>;
+  close(): Promise<void>;
+}
+
+export const ISSUER = 'http://auth.test';
+
+/** A real auth server app on the chosen store, driven through supertest. */
+export async function startHarness(kind: StoreKind, env: Record<string, string> = {}): Promise<Harness> {
+  const clock = new TestClock();
+  const testStore = await openStore(kind, clock);
+  const config = loadConfig({
+    ISSUER,
+    KEY_ENCRYPTION_SECRET: 'test-key-encryption-secret-0123456789abcdef',
+    ADMIN_CLIENT_ID: 'test-admin',
+    ADMIN_CLIENT_SECRET: 'test-admin-secret-0123456789abcdef-0123456789',
+    ...env,
+  });
+  const logs = new LogCapture();
+  const deps = await buildDeps(config, { logger: pino({ level: 'debug' }, logs.stream), store: testStore.store, clock: clock.now });
+  const admin = await ensureAdminClient(deps);
+  const app = createApp(deps).public;
+  const http = supertest(app);
+
+  const adminToken = async () => {
+    const res = await http.post('/token').auth(admin.clientId, admin.secret).type('form').send({ grant_type: 'client_credentials' });
+    if (res.status !== 200) throw new Error(`admin token: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body.access_token as string;
+  };
+
+  return {
+    deps,
+    app,
+    http,
+    clock,
+    logs,
+    testStore,
+    admin,
+    adminToken,
+    async createClient(body = {}) {
+      const res = await http
+        .post('/admin/clients')
+        .set('Authorization', `Bearer ${await adminToken()}`)
+        .send({ name: 'test client', scopes: ['collect', 'read', 'write'], audiences: ['collector', 'reports'], ...body });
+      if (res.status !== 201) throw new Error(`create client: ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body;
+    },
+    clientCredentials(client, extra = {}) {
+      return http.post('/token').auth(client.client_id, client.client_secret).type('form').send({ grant_type: 'client_credentials', ...extra });
+    },
+    refresh(client, refreshToken, extra = {}) {
+      return http
+        .post('/token')
+        .auth(client.client_id, client.client_secret)
+        .type('form')
+        .send({ grant_type: 'refresh_token', refresh_token: refreshToken, ...extra });
+    },
+    async close() {
+      await testStore.store.close();
+    },
+  };
+}

@@ -1,0 +1,212 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ClientRecord, Family, RefreshPolicy } from '../src/store/store.js';
+import { hashRefreshToken, mintRefreshToken, newFamilyId } from '../src/tokens/refresh-token.js';
+import { STORE_KINDS, TestClock, openStore, type TestStore } from './harness.js';
+
+const policy: RefreshPolicy = { idleTtl: 60_000, maxAge: 600_000, grace: 0 };
+
+const client = (id: string, created_at: number): ClientRecord => ({
+  client_id: id,
+  name: id,
+  secret_hash: 'hash',
+  scopes: ['a', 'b'],
+  audiences: ['api'],
+  grant_types: ['client_credentials', 'refresh_token'],
+  refresh_token_auth: 'client_secret',
+  created_at,
+});
+
+describe.each(STORE_KINDS)('store contract: %s', (kind) => {
+  let clock: TestClock;
+  let t: TestStore;
+
+  beforeEach(async () => {
+    clock = new TestClock();
+    t = await openStore(kind, clock);
+  });
+  afterEach(async () => {
+    await t.store.close();
+  });
+
+  async function family(overrides: Partial<Family> = {}, p = policy) {
+    const id = newFamilyId();
+    const first = mintRefreshToken(id);
+    const fam: Family = { id, client_id: 'c1', scope: 'a b', aud: 'api', created_at: clock.ms, public: false, ...overrides };
+    await t.store.createFamily(fam, first.hash, p);
+    return { id, first, fam };
+  }
+
+  const rotate = (familyId: string, presentedHash: string, extra: Partial<Parameters<typeof t.store.rotate>[0]> = {}) => {
+    const next = mintRefreshToken(familyId);
+    return t.store
+      .rotate({ familyId, presentedHash, nextHash: next.hash, clientId: 'c1', scope: undefined, policy, ...extra })
+      .then((result) => ({ result, next }));
+  };
+
+  it('stores, lists in creation order, pages and deletes clients', async () => {
+    for (let i = 0; i < 5; i++) await t.store.putClient(client(`client-${i}`, clock.ms + i));
+    expect((await t.store.getClient('client-2'))?.name).toBe('client-2');
+    expect(await t.store.getClient('nope')).toBeUndefined();
+    const first = await t.store.listClients(undefined, 2);
+    const second = await t.store.listClients(first.next_cursor, 2);
+    const third = await t.store.listClients(second.next_cursor, 2);
+    expect([...first.clients, ...second.clients, ...third.clients].map((c) => c.client_id)).toEqual([0, 1, 2, 3, 4].map((i) => `client-${i}`));
+    expect(third.next_cursor).toBeUndefined();
+    expect(await t.store.deleteClient('client-2')).toBe(true);
+    expect(await t.store.deleteClient('client-2')).toBe(false);
+    expect(await t.store.getClient('client-2')).toBeUndefined();
+  });
+
+  it('rotates the current token once and makes the new one current', async () => {
+    const { id, first } = await family();
+    const a = await rotate(id, first.hash);
+    expect(a.result).toEqual({ status: 'rotated', family: expect.objectContaining({ id, client_id: 'c1', scope: 'a b', aud: 'api' }) });
+    const b = await rotate(id, a.next.hash);
+    expect(b.result.status).toBe('rotated');
+    expect(await t.store.findRefreshToken(id, b.next.hash, policy)).toMatchObject({ state: 'current' });
+    expect(await t.store.findRefreshToken(id, first.hash, policy)).toMatchObject({ state: 'spent' });
+  });
+
+  it('detects reuse of a spent token and revokes the whole family, current token included', async () => {
+    const { id, first } = await family();
+    const { next } = await rotate(id, first.hash);
+    expect((await rotate(id, first.hash)).result).toMatchObject({ status: 'reused', family: { id, client_id: 'c1' } });
+    expect((await rotate(id, next.hash)).result.status).toBe('invalid');
+    expect(await t.store.findRefreshToken(id, next.hash, policy)).toBeUndefined();
+  });
+
+  it('lets exactly one of 50 concurrent rotations of one token win', async () => {
+    const { id, first } = await family();
+    const results = await Promise.all(Array.from({ length: 50 }, () => rotate(id, first.hash)));
+    const winners = results.filter((r) => r.result.status === 'rotated');
+    expect(winners).toHaveLength(1);
+    expect(results.filter((r) => r.result.status === 'reused')).toHaveLength(1);
+    expect(results.filter((r) => r.result.status === 'invalid')).toHaveLength(48);
+  });
+
+  it('refuses another client and unknown tokens without changing anything', async () => {
+    const { id, first } = await family();
+    expect((await rotate(id, first.hash, { clientId: 'c2' })).result.status).toBe('invalid');
+    expect((await rotate(id, hashRefreshToken('forged'))).result.status).toBe('invalid');
+    expect((await rotate(newFamilyId(), first.hash)).result.status).toBe('invalid');
+    expect((await rotate(id, first.hash)).result.status).toBe('rotated');
+  });
+
+  it('needs client authentication unless the family is public', async () => {
+    const closed = await family();
+    expect((await rotate(closed.id, closed.first.hash, { clientId: undefined })).result.status).toBe('client_auth_required');
+    expect((await rotate(closed.id, closed.first.hash)).result.status).toBe('rotated');
+    const open = await family({ public: true });
+    expect((await rotate(open.id, open.first.hash, { clientId: undefined })).result.status).toBe('rotated');
+  });
+
+  it('refuses a wider scope without spending the token, and accepts a narrower one', async () => {
+    const { id, first } = await family();
+    expect((await rotate(id, first.hash, { scope: 'a c' })).result.status).toBe('invalid_scope');
+    const narrowed = await rotate(id, first.hash, { scope: 'b' });
+    expect(narrowed.result).toMatchObject({ status: 'rotated', family: { scope: 'a b' } });
+  });
+
+  it('lets the token rotated last be retried within the grace window, without revocation', async () => {
+    const graceful = { ...policy, grace: 10_000 };
+    const { id, first } = await family({}, graceful);
+    const a = await rotate(id, first.hash, { policy: graceful });
+    clock.advance(5);
+    const retry = await rotate(id, first.hash, { policy: graceful });
+    expect(retry.result.status).toBe('rotated');
+    expect((await rotate(id, retry.next.hash, { policy: graceful })).result.status).toBe('rotated');
+    expect((await rotate(id, a.next.hash, { policy: graceful })).result.status).toBe('reused');
+  });
+
+  it('treats a retry after the grace window as reuse', async () => {
+    const graceful = { ...policy, grace: 10_000 };
+    const { id, first } = await family({}, graceful);
+    const a = await rotate(id, first.hash, { policy: graceful });
+    clock.advance(11);
+    expect((await rotate(id, first.hash, { policy: graceful })).result.status).toBe('reused');
+    expect((await rotate(id, a.next.hash, { policy: graceful })).result.status).toBe('invalid');
+  });
+
+  it('expires an idle token and an old family', async () => {
+    const idle = await family();
+    clock.advance(61);
+    expect((await rotate(idle.id, idle.first.hash)).result.status).toBe('invalid');
+
+    const old = await family();
+    let current = old.first.hash;
+    for (let i = 0; i < 10; i++) {
+      clock.advance(55);
+      const { result, next } = await rotate(old.id, current);
+      expect(result.status).toBe('rotated');
+      current = next.hash;
+    }
+    clock.advance(55);
+    expect((await rotate(old.id, current)).result.status).toBe('invalid');
+  });
+
+  it('revokes a family and all of a deleted client’s families', async () => {
+    const a = await family();
+    expect(await t.store.revokeFamily(a.id)).toBe(true);
+    expect((await rotate(a.id, a.first.hash)).result.status).toBe('invalid');
+    expect(await t.store.revokeFamily(a.id)).toBe(false);
+
+    await t.store.putClient(client('c1', clock.ms));
+    const b = await family();
+    const c = await family();
+    await t.store.deleteClient('c1');
+    expect((await rotate(b.id, b.first.hash)).result.status).toBe('invalid');
+    expect((await rotate(c.id, c.first.hash)).result.status).toBe('invalid');
+  });
+
+  it('denies an access token jti until it expires', async () => {
+    await t.store.denyAccessToken('jti-1', clock.ms + 30_000);
+    expect(await t.store.isAccessTokenDenied('jti-1')).toBe(true);
+    expect(await t.store.isAccessTokenDenied('jti-2')).toBe(false);
+  });
+
+  it('saves the keyset with compare-and-set', async () => {
+    const empty = await t.store.getKeyset();
+    expect(empty).toEqual({ version: 0, keys: [] });
+    const next = { version: 1, keys: [] };
+    expect(await t.store.saveKeyset(next, 0)).toBe(true);
+    expect(await t.store.saveKeyset({ version: 1, keys: [] }, 0)).toBe(false);
+    expect((await t.store.getKeyset()).version).toBe(1);
+  });
+
+  it('grants a lease to one holder at a time', async () => {
+    const results = await Promise.all(['a', 'b', 'c'].map((h) => t.store.acquireLease('rotation:x', h, 60_000)));
+    expect(results.filter(Boolean)).toHaveLength(1);
+  });
+});
+
+describe('redis store keys', () => {
+  it('gives every refresh-token key a TTL and keeps only hashes of tokens', async () => {
+    const clock = new TestClock();
+    const t = await openStore('redis', clock);
+    try {
+      const id = newFamilyId();
+      const first = mintRefreshToken(id);
+      await t.store.createFamily({ id, client_id: 'c1', scope: 'a', aud: 'api', created_at: clock.ms, public: false }, first.hash, policy);
+      const next = mintRefreshToken(id);
+      await t.store.rotate({ familyId: id, presentedHash: first.hash, nextHash: next.hash, clientId: 'c1', scope: undefined, policy });
+      await t.store.denyAccessToken('jti', clock.ms + 10_000);
+      const keys = await t.redis!.keys(`${t.prefix}*`);
+      expect(keys.length).toBeGreaterThanOrEqual(4);
+      for (const key of keys) {
+        const ttl = await t.redis!.pttl(key);
+        expect(ttl, key).toBeGreaterThan(0);
+        expect(ttl, key).toBeLessThanOrEqual(policy.maxAge);
+      }
+      const stored = JSON.stringify([
+        await t.redis!.hgetall(`${t.prefix}family:{${id}}`),
+        await t.redis!.smembers(`${t.prefix}family:{${id}}:spent`),
+      ]);
+      for (const token of [first.token, next.token]) {
+        expect(stored).not.toContain(token.split('.')[1]);
+      }
+      expect(stored).toContain(first.hash);
+    } finally {
+      await t.store.close();
+    }
+  });
+});
