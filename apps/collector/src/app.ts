@@ -1,0 +1,71 @@
+import { requireAccessToken, type Verifier } from '@tessera/guard';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import helmet from 'helmet';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { CollectorConfig } from './config.js';
+import { registerMetrics, type ObserveRequest } from './metrics.js';
+
+/** What {@link createApp} needs; tests build these themselves. */
+export interface AppDeps {
+  config: Pick<CollectorConfig, 'requiredScope' | 'trustProxy'>;
+  verifier: Verifier;
+  logger: Logger;
+  registry: Registry;
+}
+
+/** The `WWW-Authenticate` realm of the collector. */
+export const REALM = 'collector';
+
+function instrument(observe: ObserveRequest, logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    const start = process.hrtime.bigint();
+    res.once('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      observe({ method: req.method, route, status: res.statusCode }, seconds);
+      logger.info({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
+    });
+    next();
+  };
+}
+
+function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error: unknown, _req, res, next) => {
+    if (res.headersSent) return next(error);
+    const status = (error as { status?: unknown }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      res.status(status).json({ error: 'invalid_request', error_description: 'the request could not be processed' });
+      return;
+    }
+    logger.error({ err: error }, 'unhandled error');
+    res.status(500).json({ error: 'server_error', error_description: 'internal error' });
+  };
+}
+
+/** Builds the collector's express app: `GET /collect`, `/healthz`, `/metrics`. */
+export function createApp({ config, verifier, logger, registry }: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+  app.use(helmet());
+  app.use(instrument(registerMetrics(registry, verifier), logger));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.type(registry.contentType).send(await registry.metrics());
+  });
+
+  app.get('/collect', requireAccessToken({ verifier, scopes: config.requiredScope, realm: REALM }), (req, res) => {
+    res.set('Cache-Control', 'no-store').json({ message: 'collected', claims: req.auth?.claims });
+  });
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not_found', error_description: 'no such resource' });
+  });
+  app.use(errorHandler(logger));
+  return app;
+}
