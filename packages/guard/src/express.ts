@@ -11,7 +11,6 @@ export interface AuthResult {
 }
 
 declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
     interface Request {
       /** Set by `requireAccessToken` once the bearer token is verified. */
