@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { normalizeScopes } from '@tessera/guard';
 import { z } from 'zod';
 
@@ -43,6 +44,19 @@ export function parseDuration(value: string): number | undefined {
   const match = /^(\d+)([smhd]?)$/.exec(value.trim());
   if (!match) return undefined;
   return Number(match[1]) * (UNIT_SECONDS[match[2] || 's'] ?? 1);
+}
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** express `trust proxy` address list: names, IPs and CIDR subnets, comma-separated. */
+function isProxyList(value: string): boolean {
+  return value.split(',').every((entry) => {
+    const [address = '', prefix, extra] = entry.trim().split('/');
+    if (PROXY_NAMES.has(address) && prefix === undefined) return true;
+    const version = isIP(address);
+    if (version === 0 || extra !== undefined) return false;
+    return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128));
+  });
 }
 
 function isScopeList(value: string): boolean {
@@ -99,7 +113,7 @@ const fields = {
     accepts: 'true, false, a hop count, or comma-separated addresses/subnets (e.g. loopback, 10.0.0.0/8)',
     schema: z
       .string()
-      .regex(/^(true|false|\d+|[\w.:/-]+(\s*,\s*[\w.:/-]+)*)$/)
+      .refine((value) => /^(true|false|\d+)$/.test(value) || isProxyList(value))
       .transform((value): boolean | number | string =>
         value === 'true' ? true : value === 'false' ? false : /^\d+$/.test(value) ? Number(value) : value,
       )

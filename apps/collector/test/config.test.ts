@@ -51,6 +51,7 @@ describe('loadConfig', () => {
     ['false', false],
     ['2', 2],
     ['loopback', 'loopback'],
+    ['10.0.0.1, fd00::/8', '10.0.0.1, fd00::/8'],
   ])('parses TRUST_PROXY=%s', (value, expected) => {
     expect(loadConfig({ TRUST_PROXY: value }).trustProxy).toBe(expected);
   });
@@ -69,6 +70,8 @@ describe('loadConfig', () => {
     ['CLOCK_TOLERANCE', '-5'],
     ['LOG_LEVEL', 'verbose'],
     ['TRUST_PROXY', 'yes please'],
+    ['TRUST_PROXY', 'proxy.internal'],
+    ['TRUST_PROXY', '10.0.0.0/99'],
   ])('refuses %s=%s with one line naming the variable', (name, value) => {
     let error: unknown;
     try {
