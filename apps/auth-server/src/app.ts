@@ -5,6 +5,8 @@ import { adminClientsRouter } from './endpoints/admin-clients.js';
 import { adminKeysRouter } from './endpoints/admin-keys.js';
 import { jwksEndpoint, metadataEndpoint } from './endpoints/discovery.js';
 import { healthEndpoint, metricsEndpoint, readinessEndpoint } from './endpoints/health.js';
+import { introspectEndpoint } from './endpoints/introspect.js';
+import { revokeEndpoint } from './endpoints/revoke.js';
 import { tokenRefreshEndpoint } from './endpoints/token-refresh.js';
 import { tokenEndpoint } from './endpoints/token.js';
 import { requireScope } from './http/bearer-authorization.js';
@@ -47,6 +49,8 @@ function registerPublic(app: Express, deps: AppDeps): void {
   app.get('/.well-known/jwks.json', jwksEndpoint(deps));
   app.post('/token', noStore, ...form, tokenEndpoint(deps));
   app.post('/token/refresh', noStore, ...form, tokenRefreshEndpoint(deps));
+  app.post('/revoke', noStore, ...form, revokeEndpoint(deps));
+  app.post('/introspect', noStore, ...form, introspectEndpoint(deps));
   app.get('/healthz', healthEndpoint);
   app.get('/readyz', readinessEndpoint(deps));
   app.get('/metrics', metricsEndpoint(deps));

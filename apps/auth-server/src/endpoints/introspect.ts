@@ -1,0 +1,53 @@
+import type { RequestHandler } from 'express';
+import { unauthorizedClient } from '../errors.js';
+import type { AppDeps } from '../deps.js';
+import { refreshPolicy } from '../deps.js';
+import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
+import { readParams, requireParam } from '../http/params.js';
+import { verifyOwnAccessToken } from '../tokens/access-token.js';
+import { parseRefreshToken } from '../tokens/refresh-token.js';
+
+const INTROSPECTION_SCOPES = ['introspect', 'admin'];
+
+/**
+ * POST /introspect (RFC 7662) for clients registered with scope `introspect` or `admin`.
+ * Anything expired, revoked, spent, malformed or not issued here is `{active: false}`.
+ */
+export function introspectEndpoint(deps: AppDeps): RequestHandler {
+  const { issuer } = deps.config;
+  const inactive = { active: false };
+
+  const describe = async (token: string): Promise<Record<string, unknown>> => {
+    const refresh = parseRefreshToken(token);
+    if (refresh) {
+      const found = await deps.store.findRefreshToken(refresh.familyId, refresh.hash, refreshPolicy(deps.config));
+      if (found?.state !== 'current' || !(await deps.clients.get(found.family.client_id))) return inactive;
+      const { family } = found;
+      return {
+        active: true,
+        token_type: 'refresh_token',
+        iss: issuer,
+        client_id: family.client_id,
+        sub: family.client_id,
+        scope: family.scope,
+        aud: family.aud,
+        exp: Math.floor(found.expires_at / 1000),
+        family_id: family.id,
+      };
+    }
+    const claims = await verifyOwnAccessToken(deps.keys, token, { issuer, now: Math.floor(deps.clock() / 1000) });
+    if (!claims) return inactive;
+    const [denied, owner] = await Promise.all([deps.store.isAccessTokenDenied(claims.jti), deps.clients.get(claims.client_id)]);
+    if (denied || !owner) return inactive;
+    return { ...claims, active: true, token_type: 'access_token' };
+  };
+
+  return async (req, res) => {
+    const params = readParams(req);
+    const caller = await authenticateClient(deps.clients, readClientCredentials(req, params), () => deps.metrics.clientAuthFailures.inc());
+    if (!caller.scopes.some((s) => INTROSPECTION_SCOPES.includes(s))) {
+      throw unauthorizedClient('introspection needs a client registered with scope "introspect" or "admin"');
+    }
+    res.json(await describe(requireParam(params, 'token')));
+  };
+}
