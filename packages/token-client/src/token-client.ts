@@ -1,0 +1,195 @@
+import { TokenClientError } from './errors.js';
+import { isHttpUrl, resolveOptions, type ResolvedOptions, type TokenClientOptions } from './options.js';
+
+/** A client of one authorization server, holding one client's tokens. Create it with {@link createTokenClient}. */
+export interface TokenClient {
+  /** The issuer, without a trailing slash. */
+  readonly issuer: string;
+  /**
+   * A valid access token: the cached one until `refreshSkew` seconds before it expires, else a new
+   * one — by the refresh token when there is one (each rotated refresh token is kept), by
+   * client_credentials otherwise or when the refresh token is rejected with `invalid_grant`.
+   * Concurrent callers share one request, so a refresh token is never presented twice.
+   * The token endpoint is discovered once from the issuer's RFC 8414 metadata.
+   * @throws {@link TokenClientError}
+   */
+  getAccessToken(): Promise<string>;
+  /** Drops the cached access token (not the refresh token): the next `getAccessToken()` gets a new one. */
+  invalidate(): void;
+  /**
+   * `fetch` with `Authorization: Bearer <access token>` (replacing any Authorization header).
+   * On a 401 it invalidates that token and retries once with a fresh one; the second response is
+   * returned whatever it is. A streamed request body is buffered for the retry.
+   * @throws {@link TokenClientError} when no token can be obtained; whatever `fetch` throws.
+   */
+  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
+}
+
+interface Issued {
+  accessToken: string;
+  /** seconds; undefined when the server did not say */
+  expiresIn: number | undefined;
+  refreshToken: string | undefined;
+}
+
+/** RFC 6749 §5.2 error code characters */
+const ERROR_CODE = /^[\x20\x21\x23-\x5B\x5D-\x7E]{1,128}$/;
+/** RFC 6750 §2.1 b64token */
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+const MAX_DESCRIPTION = 300;
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** RFC 6749 §2.3.1: Basic credentials are form-encoded before base64. */
+const formEncode = (value: string) => encodeURIComponent(value).replace(/%20/g, '+');
+
+async function readJson(res: Response): Promise<unknown> {
+  try {
+    return await res.json();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Creates a token client. Options are checked here (a `TypeError` names the bad one); nothing is
+ * fetched until the first `getAccessToken()` or `fetch()`.
+ *
+ * @example
+ * const tokens = createTokenClient({ issuer: 'http://localhost:4000', clientId, clientSecret, resource: 'collector' });
+ * const res = await tokens.fetch('http://localhost:4001/collect');
+ */
+export function createTokenClient(options: TokenClientOptions): TokenClient {
+  const o: ResolvedOptions = resolveOptions(options);
+  let tokenEndpoint: Promise<string> | undefined;
+  let cached: { token: string; renewAt: number } | undefined;
+  let refreshToken: string | undefined;
+  let pending: Promise<string> | undefined;
+
+  const redact = (text: string) => {
+    let out = text;
+    for (const secret of [o.clientSecret, refreshToken]) if (secret) out = out.split(secret).join('[redacted]');
+    out = out.replace(/[\x00-\x1F\x7F]+/g, ' ');
+    return out.length > MAX_DESCRIPTION ? `${out.slice(0, MAX_DESCRIPTION)}…` : out;
+  };
+
+  async function send(url: string, init: RequestInit, what: string): Promise<Response> {
+    try {
+      return await o.fetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(o.timeout) });
+    } catch (cause) {
+      const timedOut = cause instanceof DOMException && cause.name === 'TimeoutError';
+      throw new TokenClientError('network_error', `${what} request ${timedOut ? `timed out after ${o.timeout} ms` : 'failed'}`, undefined, { cause });
+    }
+  }
+
+  async function discover(): Promise<string> {
+    const res = await send(o.metadataUrl, { headers: { accept: 'application/json' } }, 'metadata');
+    const body = await readJson(res);
+    if (res.status !== 200) throw new TokenClientError('invalid_metadata', `metadata endpoint answered ${res.status}`, res.status);
+    if (!isObject(body)) throw new TokenClientError('invalid_metadata', 'metadata is not a JSON object', res.status);
+    if (body.issuer !== o.issuer) {
+      const named = typeof body.issuer === 'string' ? JSON.stringify(body.issuer.slice(0, 200)) : 'no issuer';
+      throw new TokenClientError('invalid_metadata', `metadata names ${named}, expected ${JSON.stringify(o.issuer)}`, res.status);
+    }
+    if (!isHttpUrl(body.token_endpoint)) throw new TokenClientError('invalid_metadata', 'metadata has no absolute http(s) token_endpoint', res.status);
+    return body.token_endpoint;
+  }
+
+  const endpoint = (): Promise<string> =>
+    (tokenEndpoint ??= discover().catch((error: unknown) => {
+      tokenEndpoint = undefined;
+      throw error;
+    }));
+
+  async function requestToken(url: string, params: Record<string, string>): Promise<Issued> {
+    const body = new URLSearchParams(params);
+    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
+    if (o.authMethod === 'client_secret_basic') {
+      headers.authorization = `Basic ${btoa(`${formEncode(o.clientId)}:${formEncode(o.clientSecret)}`)}`;
+    } else {
+      body.set('client_id', o.clientId);
+      body.set('client_secret', o.clientSecret);
+    }
+    const res = await send(url, { method: 'POST', headers, body }, 'token');
+    const json = await readJson(res);
+    if (res.status !== 200) {
+      if (isObject(json) && typeof json.error === 'string' && ERROR_CODE.test(json.error)) {
+        const description = typeof json.error_description === 'string' ? redact(json.error_description) : undefined;
+        throw new TokenClientError(json.error, description, res.status);
+      }
+      throw new TokenClientError('invalid_response', `token endpoint answered ${res.status} without an OAuth error`, res.status);
+    }
+    const invalid = (what: string) => new TokenClientError('invalid_response', `token response ${what}`, res.status);
+    if (!isObject(json)) throw invalid('is not a JSON object');
+    const { access_token, token_type, expires_in, refresh_token } = json;
+    if (typeof access_token !== 'string' || !B64TOKEN.test(access_token)) throw invalid('has no usable access_token');
+    if (typeof token_type !== 'string' || token_type.toLowerCase() !== 'bearer') throw invalid('token_type is not Bearer');
+    if (expires_in !== undefined && !(typeof expires_in === 'number' && Number.isFinite(expires_in) && expires_in > 0)) {
+      throw invalid('expires_in is not a positive number');
+    }
+    if (refresh_token !== undefined && (typeof refresh_token !== 'string' || refresh_token.length === 0)) throw invalid('refresh_token is not a string');
+    return { accessToken: access_token, expiresIn: expires_in, refreshToken: refresh_token };
+  }
+
+  /** Whether the refresh token may still be good after this failure: only a definite 4xx answer other than invalid_grant. */
+  const keepsRefreshToken = (error: unknown) =>
+    error instanceof TokenClientError && error.status !== undefined && error.status >= 400 && error.status < 500 && error.error !== 'invalid_grant';
+
+  async function obtain(): Promise<string> {
+    const url = await endpoint();
+    const startedAt = o.clock();
+    const presented = refreshToken;
+    let issued: Issued | undefined;
+    if (presented) {
+      try {
+        issued = await requestToken(url, { grant_type: 'refresh_token', refresh_token: presented });
+        refreshToken = issued.refreshToken ?? presented;
+      } catch (error) {
+        if (!keepsRefreshToken(error)) refreshToken = undefined;
+        if (!(error instanceof TokenClientError && error.error === 'invalid_grant')) throw error;
+      }
+    }
+    if (!issued) {
+      const params: Record<string, string> = { grant_type: 'client_credentials' };
+      if (o.scope) params.scope = o.scope;
+      if (o.resource) params.resource = o.resource;
+      issued = await requestToken(url, params);
+      refreshToken = issued.refreshToken;
+    }
+    const { expiresIn } = issued;
+    const renewAt = expiresIn === undefined ? Infinity : startedAt + (expiresIn - Math.min(o.refreshSkew, expiresIn / 2)) * 1000;
+    cached = { token: issued.accessToken, renewAt };
+    return issued.accessToken;
+  }
+
+  async function getAccessToken(): Promise<string> {
+    if (cached && o.clock() < cached.renewAt) return cached.token;
+    pending ??= obtain().finally(() => {
+      pending = undefined;
+    });
+    return pending;
+  }
+
+  async function authorizedFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    const request = new Request(input, init);
+    const attempt = async (req: Request) => {
+      const token = await getAccessToken();
+      req.headers.set('authorization', `Bearer ${token}`);
+      return { token, response: await o.fetch(req) };
+    };
+    const first = await attempt(request.clone());
+    if (first.response.status !== 401) return first.response;
+    await first.response.body?.cancel().catch(() => undefined);
+    if (cached?.token === first.token) cached = undefined;
+    return (await attempt(request)).response;
+  }
+
+  return {
+    issuer: o.issuer,
+    getAccessToken,
+    invalidate() {
+      cached = undefined;
+    },
+    fetch: authorizedFetch,
+  };
+}
