@@ -31,6 +31,8 @@ export interface RemoteKeysetOptions {
   onError?: ((error: KeysetFetchError) => void) | undefined;
 }
 
+/** Seconds between attempts while no key set was ever obtained (a cooldown longer than this waits no longer). */
+const UNLOADED_RETRY = 1;
 /** Upper bound on a honoured `Cache-Control: max-age`, in seconds. */
 const MAX_CACHE_AGE = 24 * 60 * 60;
 /** Responses larger than this are refused. */
@@ -111,7 +113,8 @@ function maxAgeOf(cacheControl: string | null, fallback: number): number {
  * - When the issuer is unreachable the last good keys keep serving (stale-if-error) and
  *   `onError` is called once per failure episode.
  * - When no key set was ever obtained, {@link RemoteKeyset.getKey} throws
- *   {@link KeysetUnavailableError}.
+ *   {@link KeysetUnavailableError}, and attempts are retried at most once a second (not once per
+ *   cooldown), so an issuer that starts after its resource servers is picked up promptly.
  */
 export class RemoteKeyset {
   readonly #options: RemoteKeysetOptions;
@@ -172,7 +175,7 @@ export class RemoteKeyset {
    */
   refresh(): Promise<void> {
     if (this.#inflight) return this.#inflight;
-    if (Date.now() - this.#lastAttemptAt < this.#options.cooldown * 1000) return Promise.resolve();
+    if (Date.now() - this.#lastAttemptAt < this.#cooldown() * 1000) return Promise.resolve();
     this.#lastAttemptAt = Date.now();
     this.#inflight = this.#load().finally(() => {
       this.#inflight = undefined;
@@ -180,8 +183,13 @@ export class RemoteKeyset {
     return this.#inflight;
   }
 
+  /** The cooldown, shortened while nothing was ever loaded so a late issuer is picked up promptly. */
+  #cooldown(): number {
+    return this.#keys === undefined ? Math.min(this.#options.cooldown, UNLOADED_RETRY) : this.#options.cooldown;
+  }
+
   #retryAfter(): number {
-    return (this.#lastAttemptAt + this.#options.cooldown * 1000 - Date.now()) / 1000;
+    return (this.#lastAttemptAt + this.#cooldown() * 1000 - Date.now()) / 1000;
   }
 
   async #load(): Promise<void> {
