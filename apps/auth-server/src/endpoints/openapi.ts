@@ -1,0 +1,299 @@
+import type { RequestHandler } from 'express';
+import type { Config } from '../config.js';
+
+const json = (schema: object) => ({ 'application/json': { schema } });
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const oauthError = (description: string) => ({ description, content: json(ref('OAuthError')) });
+const form = (schema: object) => ({
+  required: true,
+  content: { 'application/x-www-form-urlencoded': { schema }, 'application/json': { schema } },
+});
+
+const TOKEN_ERRORS = {
+  '400': oauthError('invalid_request, invalid_grant, invalid_scope, invalid_target, unauthorized_client or unsupported_grant_type (RFC 6749 §5.2)'),
+  '401': oauthError('invalid_client; WWW-Authenticate: Basic when Basic was used'),
+  '413': oauthError('body over 16 KiB'),
+  '429': oauthError('rate limited; RateLimit headers say when to retry'),
+  '503': oauthError('temporarily_unavailable: the store is unreachable; Retry-After'),
+};
+const ADMIN_ERRORS = {
+  '400': oauthError('invalid_request'),
+  '401': oauthError('no, invalid or revoked access token (RFC 6750; WWW-Authenticate: Bearer)'),
+  '403': oauthError('insufficient_scope: the token lacks scope admin'),
+  '503': oauthError('temporarily_unavailable'),
+};
+const admin = (operation: Record<string, unknown>) => ({
+  tags: ['admin'],
+  security: [{ adminBearer: [] }],
+  ...operation,
+  responses: { ...(operation.responses as object), ...ADMIN_ERRORS },
+});
+const idParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
+
+/** The OpenAPI 3.1 document of every endpoint of the auth server, and the collector's /collect. */
+export function buildOpenApi(config: Pick<Config, 'issuer'>, collectorUrl = 'http://localhost:4001') {
+  const { issuer } = config;
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Tessera',
+      version: '0.1.0',
+      description:
+        'OAuth 2.0 authorization server for machine-to-machine tokens (RFC 6749, 9068, 7009, 7662, 8414) and its collector resource server. Authorize with the oauth2 scheme (client_credentials) to call /collect, or with the admin bearer token for /admin.',
+    },
+    servers: [{ url: issuer, description: 'auth server' }],
+    tags: [{ name: 'oauth' }, { name: 'discovery' }, { name: 'admin' }, { name: 'operations' }, { name: 'collector' }],
+    paths: {
+      '/.well-known/oauth-authorization-server': {
+        get: { tags: ['discovery'], summary: 'RFC 8414 metadata', responses: { '200': { description: 'metadata', content: json(ref('Metadata')) } } },
+      },
+      '/.well-known/jwks.json': {
+        get: {
+          tags: ['discovery'],
+          summary: 'Published public signing keys (next, active and retired)',
+          responses: { '200': { description: 'JWK Set', content: { 'application/jwk-set+json': { schema: ref('Jwks') } } } },
+        },
+      },
+      '/token': {
+        post: {
+          tags: ['oauth'],
+          summary: 'Token endpoint: client_credentials and refresh_token grants',
+          security: [{ clientBasic: [] }, {}],
+          requestBody: form(ref('TokenRequest')),
+          responses: { '200': { description: 'token pair; Cache-Control: no-store', content: json(ref('TokenResponse')) }, ...TOKEN_ERRORS },
+        },
+      },
+      '/token/refresh': {
+        post: {
+          tags: ['oauth'],
+          summary: 'Refresh a token pair; client authentication unless the client registered refresh_token_auth "none"',
+          security: [{ clientBasic: [] }, {}],
+          requestBody: form({ type: 'object', required: ['refresh_token'], properties: { refresh_token: { type: 'string' }, scope: { type: 'string' } } }),
+          responses: { '200': { description: 'new token pair', content: json(ref('TokenResponse')) }, ...TOKEN_ERRORS },
+        },
+      },
+      '/revoke': {
+        post: {
+          tags: ['oauth'],
+          summary: 'RFC 7009 revocation: a refresh token revokes its family; an access token is denied until it expires',
+          security: [{ clientBasic: [] }, {}],
+          requestBody: form({
+            type: 'object',
+            required: ['token'],
+            properties: { token: { type: 'string' }, token_type_hint: { type: 'string', enum: ['access_token', 'refresh_token'] } },
+          }),
+          responses: { '200': { description: 'revoked, or unknown token' }, ...TOKEN_ERRORS },
+        },
+      },
+      '/introspect': {
+        post: {
+          tags: ['oauth'],
+          summary: 'RFC 7662 introspection for clients holding scope introspect or admin',
+          security: [{ clientBasic: [] }, {}],
+          requestBody: form({ type: 'object', required: ['token'], properties: { token: { type: 'string' }, token_type_hint: { type: 'string' } } }),
+          responses: { '200': { description: 'token state', content: json(ref('Introspection')) }, ...TOKEN_ERRORS },
+        },
+      },
+      '/admin/clients': {
+        get: admin({
+          summary: 'List clients (paginated)',
+          parameters: [
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 200, default: 50 } },
+            { name: 'cursor', in: 'query', schema: { type: 'string' } },
+          ],
+          responses: {
+            '200': {
+              description: 'a page',
+              content: json({
+                type: 'object',
+                properties: { clients: { type: 'array', items: ref('Client') }, next_cursor: { type: ['string', 'null'] } },
+              }),
+            },
+          },
+        }),
+        post: admin({
+          summary: 'Register a client; the secret is shown only here',
+          requestBody: { required: true, content: json(ref('NewClient')) },
+          responses: { '201': { description: 'created', content: json({ allOf: [ref('Client'), { type: 'object', properties: { client_secret: { type: 'string' } } }] }) } },
+        }),
+      },
+      '/admin/clients/{id}': {
+        get: admin({ summary: 'One client (never its secret)', parameters: [idParam('id')], responses: { '200': { description: 'client', content: json(ref('Client')) }, '404': oauthError('no such client') } }),
+        delete: admin({ summary: 'Delete a client and revoke its refresh families', parameters: [idParam('id')], responses: { '204': { description: 'deleted' }, '404': oauthError('no such client') } }),
+      },
+      '/admin/clients/{id}/secret': {
+        post: admin({
+          summary: 'Issue a new secret; the old one stops working at once',
+          parameters: [idParam('id')],
+          responses: {
+            '200': { description: 'new secret, shown once', content: json({ type: 'object', properties: { client_id: { type: 'string' }, client_secret: { type: 'string' } } }) },
+            '404': oauthError('no such client'),
+          },
+        }),
+      },
+      '/admin/keys': {
+        get: admin({ summary: 'Signing keys and their states', responses: { '200': { description: 'keys', content: json({ type: 'object', properties: { keys: { type: 'array', items: ref('SigningKey') } } }) } } }),
+      },
+      '/admin/keys/rotate': {
+        post: admin({
+          summary: 'Rotate: next → active → retired, new next; refused while next is younger than the JWKS max-age unless forced',
+          requestBody: { required: false, content: json({ type: 'object', properties: { force: { type: 'boolean', default: false } } }) },
+          responses: { '200': { description: 'keys after rotation', content: json({ type: 'object', properties: { keys: { type: 'array', items: ref('SigningKey') } } }) }, '409': oauthError('next key too fresh') },
+        }),
+      },
+      '/admin/keys/{kid}': {
+        delete: admin({
+          summary: 'Emergency revoke: the key leaves the JWKS at once (an active key is rotated out first)',
+          parameters: [idParam('kid')],
+          responses: { '200': { description: 'revoked', content: json({ type: 'object', properties: { revoked: { type: 'string' }, keys: { type: 'array', items: ref('SigningKey') } } }) }, '404': oauthError('no such key') },
+        }),
+      },
+      '/healthz': { get: { tags: ['operations'], summary: 'Liveness', responses: { '200': { description: 'alive', content: json({ type: 'object', properties: { status: { const: 'ok' } } }) } } } },
+      '/readyz': {
+        get: {
+          tags: ['operations'],
+          summary: 'Readiness: store reachable and an active signing key',
+          responses: { '200': { description: 'ready', content: json(ref('Readiness')) }, '503': { description: 'not ready', content: json(ref('Readiness')) } },
+        },
+      },
+      '/metrics': { get: { tags: ['operations'], summary: 'Prometheus metrics', responses: { '200': { description: 'text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
+      '/openapi.json': { get: { tags: ['operations'], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } } } },
+      '/docs': { get: { tags: ['operations'], summary: 'Swagger UI', responses: { '200': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } } } },
+      '/collect': {
+        servers: [{ url: collectorUrl, description: 'collector' }],
+        get: {
+          tags: ['collector'],
+          summary: 'The collector: the verified claims of a valid access token with scope collect and audience collector',
+          security: [{ oauth2: ['collect'] }, { collectorBearer: [] }],
+          responses: {
+            '200': { description: 'verified', content: json({ type: 'object', properties: { message: { type: 'string' }, claims: ref('AccessTokenClaims') } }) },
+            '400': oauthError('invalid_request: malformed Authorization header (RFC 6750)'),
+            '401': oauthError('no token (no error code) or invalid_token (RFC 6750)'),
+            '403': oauthError('insufficient_scope'),
+            '503': oauthError('the signing keys are not available yet'),
+          },
+        },
+      },
+    },
+    components: {
+      securitySchemes: {
+        clientBasic: { type: 'http', scheme: 'basic', description: 'client_secret_basic: client_id and client_secret' },
+        adminBearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'access token with scope admin and audience the issuer' },
+        collectorBearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+        oauth2: {
+          type: 'oauth2',
+          flows: { clientCredentials: { tokenUrl: `${issuer}/token`, scopes: { collect: 'call /collect', admin: 'the admin API', introspect: 'call /introspect' } } },
+        },
+      },
+      schemas: {
+        OAuthError: {
+          type: 'object',
+          required: ['error'],
+          properties: { error: { type: 'string' }, error_description: { type: 'string' } },
+        },
+        TokenRequest: {
+          type: 'object',
+          required: ['grant_type'],
+          properties: {
+            grant_type: { type: 'string', enum: ['client_credentials', 'refresh_token'] },
+            scope: { type: 'string', description: 'space-separated; defaults to every scope of the client; may only narrow on refresh' },
+            resource: { type: 'string', description: 'RFC 8707: one of the client’s audiences; defaults to its first' },
+            refresh_token: { type: 'string' },
+            client_id: { type: 'string', description: 'client_secret_post' },
+            client_secret: { type: 'string', description: 'client_secret_post' },
+          },
+        },
+        TokenResponse: {
+          type: 'object',
+          required: ['access_token', 'token_type', 'expires_in', 'scope'],
+          properties: {
+            access_token: { type: 'string', description: 'RFC 9068 JWT (typ at+jwt)' },
+            token_type: { const: 'Bearer' },
+            expires_in: { type: 'integer', description: 'seconds' },
+            refresh_token: { type: 'string', description: 'opaque, single use; absent when the client may not refresh' },
+            scope: { type: 'string' },
+          },
+        },
+        AccessTokenClaims: {
+          type: 'object',
+          properties: {
+            iss: { type: 'string' },
+            sub: { type: 'string' },
+            aud: { type: 'string' },
+            exp: { type: 'integer' },
+            iat: { type: 'integer' },
+            jti: { type: 'string' },
+            client_id: { type: 'string' },
+            scope: { type: 'string' },
+          },
+        },
+        Introspection: {
+          type: 'object',
+          required: ['active'],
+          properties: {
+            active: { type: 'boolean' },
+            token_type: { type: 'string', enum: ['access_token', 'refresh_token'] },
+            iss: { type: 'string' },
+            sub: { type: 'string' },
+            aud: { type: 'string' },
+            exp: { type: 'integer' },
+            iat: { type: 'integer' },
+            jti: { type: 'string' },
+            client_id: { type: 'string' },
+            scope: { type: 'string' },
+          },
+        },
+        NewClient: {
+          type: 'object',
+          required: ['name', 'scopes', 'audiences'],
+          additionalProperties: false,
+          properties: {
+            name: { type: 'string', maxLength: 200 },
+            scopes: { type: 'array', items: { type: 'string' }, minItems: 1 },
+            audiences: { type: 'array', items: { type: 'string' }, minItems: 1, description: 'the first is the default token audience' },
+            grant_types: { type: 'array', items: { type: 'string', enum: ['client_credentials', 'refresh_token'] }, default: ['client_credentials', 'refresh_token'] },
+            refresh_token_auth: { type: 'string', enum: ['client_secret', 'none'], default: 'client_secret' },
+            access_token_ttl: { type: 'integer', description: 'seconds; at most ACCESS_TOKEN_TTL' },
+          },
+        },
+        Client: {
+          type: 'object',
+          properties: {
+            client_id: { type: 'string' },
+            name: { type: 'string' },
+            scopes: { type: 'array', items: { type: 'string' } },
+            audiences: { type: 'array', items: { type: 'string' } },
+            grant_types: { type: 'array', items: { type: 'string' } },
+            refresh_token_auth: { type: 'string' },
+            access_token_ttl: { type: 'integer' },
+            created_at: { type: 'string', format: 'date-time' },
+            secret_rotated_at: { type: 'string', format: 'date-time' },
+          },
+        },
+        SigningKey: {
+          type: 'object',
+          properties: {
+            kid: { type: 'string' },
+            alg: { type: 'string' },
+            state: { type: 'string', enum: ['next', 'active', 'retired'] },
+            created_at: { type: 'string', format: 'date-time' },
+            activated_at: { type: 'string', format: 'date-time' },
+            retired_at: { type: 'string', format: 'date-time' },
+            removed_at: { type: 'string', format: 'date-time', description: 'when a retired key leaves the JWKS' },
+          },
+        },
+        Metadata: { type: 'object', properties: { issuer: { type: 'string' }, token_endpoint: { type: 'string' }, jwks_uri: { type: 'string' } } },
+        Jwks: { type: 'object', properties: { keys: { type: 'array', items: { type: 'object' } } } },
+        Readiness: { type: 'object', properties: { status: { type: 'string' }, checks: { type: 'object' } } },
+      },
+    },
+  };
+}
+
+/** GET /openapi.json */
+export function openApiEndpoint(config: Pick<Config, 'issuer'>): RequestHandler {
+  const body = JSON.stringify(buildOpenApi(config));
+  return (_req, res) => {
+    res.type('application/json').send(body);
+  };
+}
