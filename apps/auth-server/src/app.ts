@@ -4,14 +4,17 @@ import type { AppDeps } from './deps.js';
 import { adminClientsRouter } from './endpoints/admin-clients.js';
 import { adminKeysRouter } from './endpoints/admin-keys.js';
 import { jwksEndpoint, metadataEndpoint } from './endpoints/discovery.js';
+import { docsRouter } from './endpoints/docs.js';
 import { healthEndpoint, metricsEndpoint, readinessEndpoint } from './endpoints/health.js';
 import { introspectEndpoint } from './endpoints/introspect.js';
+import { openApiEndpoint } from './endpoints/openapi.js';
 import { revokeEndpoint } from './endpoints/revoke.js';
 import { tokenRefreshEndpoint } from './endpoints/token-refresh.js';
 import { tokenEndpoint } from './endpoints/token.js';
 import { requireScope } from './http/bearer-authorization.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
 import { observability } from './http/observability.js';
+import { rateLimits } from './http/rate-limit.js';
 
 const BODY_LIMIT = '16kb';
 
@@ -45,6 +48,7 @@ const noStore: express.RequestHandler = (_req, res, next) => {
 
 function registerPublic(app: Express, deps: AppDeps): void {
   const form = [express.urlencoded({ extended: false, limit: BODY_LIMIT, parameterLimit: 50 }), express.json({ limit: BODY_LIMIT })];
+  app.post(['/token', '/token/refresh', '/revoke'], noStore, ...form, ...rateLimits(deps));
   app.get('/.well-known/oauth-authorization-server', metadataEndpoint(deps));
   app.get('/.well-known/jwks.json', jwksEndpoint(deps));
   app.post('/token', noStore, ...form, tokenEndpoint(deps));
@@ -54,6 +58,8 @@ function registerPublic(app: Express, deps: AppDeps): void {
   app.get('/healthz', healthEndpoint);
   app.get('/readyz', readinessEndpoint(deps));
   app.get('/metrics', metricsEndpoint(deps));
+  app.get('/openapi.json', openApiEndpoint(deps.config));
+  app.use(docsRouter());
 }
 
 function registerAdmin(app: Express, deps: AppDeps): void {

@@ -19,7 +19,7 @@ export interface BuildOptions {
 /** Connects the store, loads (or creates) the signing keys and builds everything the app needs. */
 export async function buildDeps(config: Config, options: BuildOptions): Promise<AppDeps> {
   const clock = options.clock ?? Date.now;
-  const store = options.store ?? (await createStore(config, clock));
+  const store = options.store ?? (await createStore(config, clock, options.logger));
   const encryption = new KeyEncryption(config.keyEncryptionSecret ?? randomBytes(32).toString('base64url'));
   const keys = new SigningKeys({
     store,

@@ -1,5 +1,6 @@
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
 import { StoreUnavailableError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import { CREATE_FAMILY, DELETE_CLIENT, FIND_REFRESH_TOKEN, INDEX_FAMILY, PUT_CLIENT, ROTATE, SAVE_KEYSET } from './redis-scripts.js';
 import type {
   ClientPage,
@@ -33,6 +34,8 @@ export interface RedisConnectionOptions {
   clusterNodes?: { host: string; port: number }[] | undefined;
   /** ms a command may take before it fails */
   commandTimeout?: number;
+  /** told once when the connection fails and once when it is back (ioredis retries by itself) */
+  logger?: Pick<Logger, 'warn' | 'info'> | undefined;
 }
 
 /** Opens a Redis (or Redis Cluster) connection with the store's scripts defined on it. */
@@ -47,6 +50,17 @@ export function connectRedis(options: RedisConnectionOptions): RedisConnection {
   const connection = options.clusterNodes
     ? new Cluster(options.clusterNodes, { redisOptions: common, enableAutoPipelining: true, lazyConnect: true })
     : new Redis(options.url ?? 'redis://127.0.0.1:6379', common);
+  let down = false;
+  connection.on('error', (error: Error) => {
+    if (down) return;
+    down = true;
+    options.logger?.warn({ event: 'store_unreachable', err: { message: error.message } }, 'redis connection failed; retrying');
+  });
+  connection.on('ready', () => {
+    if (!down) return;
+    down = false;
+    options.logger?.info({ event: 'store_reconnected' }, 'redis connection restored');
+  });
   connection.defineCommand('tesseraCreateFamily', { numberOfKeys: 2, lua: CREATE_FAMILY });
   connection.defineCommand('tesseraIndexFamily', { numberOfKeys: 1, lua: INDEX_FAMILY });
   connection.defineCommand('tesseraRotate', { numberOfKeys: 2, lua: ROTATE });
@@ -71,8 +85,10 @@ export class RedisStore implements Store {
   readonly kind = 'redis' as const;
 
   constructor(
-    private readonly redis: RedisConnection,
-    private readonly prefix = 'tessera:',
+    /** the connection; the rate limiter keeps its counters on it too */
+    readonly redis: RedisConnection,
+    /** every key of the store (and of the rate limiter) starts with it */
+    readonly prefix = 'tessera:',
     private readonly clock: Clock = Date.now,
   ) {}
 

@@ -1,0 +1,117 @@
+import { pino } from 'pino';
+import supertest from 'supertest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.js';
+import { buildDeps } from '../src/bootstrap.js';
+import { RedisStore, connectRedis } from '../src/store/redis-store.js';
+import { LogCapture, STORE_KINDS, startHarness, type Harness } from './harness.js';
+import { redisUrl } from '../../../test/support/redis.js';
+
+const open: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((h) => h.close()));
+});
+
+async function harness(kind: Parameters<typeof startHarness>[0], env: Record<string, string>): Promise<Harness> {
+  const h = await startHarness(kind, env);
+  open.push(h);
+  return h;
+}
+
+/** A client made through the registry, so the admin token requests do not spend the limits under test. */
+async function newClient(h: Harness) {
+  const { client, secret } = await h.deps.clients.create({ name: 'limited', scopes: ['collect'], audiences: ['collector'] });
+  return { client_id: client.client_id, client_secret: secret };
+}
+
+describe.each(STORE_KINDS)('rate limits on the %s store', (kind) => {
+  it('answers 429 rate_limited with RateLimit headers once RATE_LIMIT requests a minute are spent', async () => {
+    const h = await harness(kind, { RATE_LIMIT: '4' });
+    const client = await newClient(h);
+    for (let i = 0; i < 4; i++) {
+      const res = await h.clientCredentials(client);
+      expect(res.status).toBe(200);
+      expect(res.headers['ratelimit-policy']).toMatch(/q=4; w=60/);
+      expect(res.headers.ratelimit).toMatch(new RegExp(`r=${3 - i};`));
+    }
+    const limited = await h.http.post('/token/refresh').auth(client.client_id, client.client_secret).type('form').send({ refresh_token: 'x' });
+    expect(limited.status).toBe(429);
+    expect(limited.body).toEqual({ error: 'rate_limited', error_description: expect.stringContaining('4 a minute') });
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect(limited.headers.ratelimit).toMatch(/r=0;/);
+
+    expect((await h.clientCredentials(await newClient(h))).status).toBe(200);
+    expect(await h.deps.metrics.registry.getSingleMetricAsString('rate_limited_requests_total')).toMatch(/limit="requests"} 1/);
+  });
+
+  it('locks a client id and address out after AUTH_FAILURE_LIMIT failed authentications, even with the right secret', async () => {
+    const h = await harness(kind, { AUTH_FAILURE_LIMIT: '3', TRUST_PROXY: 'true' });
+    const client = await h.createClient();
+    const from = (ip: string) => h.http.post('/token').set('X-Forwarded-For', ip).type('form');
+    for (let i = 0; i < 3; i++) {
+      const bad = await from('203.0.113.7').send({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: `wrong-${i}` });
+      expect(bad.status).toBe(401);
+    }
+    const locked = await from('203.0.113.7').auth(client.client_id, client.client_secret).send({ grant_type: 'client_credentials' });
+    expect(locked.status).toBe(429);
+    expect(locked.body.error).toBe('rate_limited');
+    expect(Number(locked.headers['retry-after'])).toBeGreaterThan(800);
+    expect(locked.headers['ratelimit-policy']).toBe('"auth-failures"; q=3; w=900');
+    const revoke = await from('203.0.113.7').auth(client.client_id, client.client_secret).send({ token: 'x' });
+    expect(revoke.status).toBe(429);
+
+    expect((await from('198.51.100.2').auth(client.client_id, client.client_secret).send({ grant_type: 'client_credentials' })).status).toBe(200);
+
+    const events = h.logs.lines.filter((l) => l.event === 'client_authentication_failures');
+    expect(events).toEqual([expect.objectContaining({ level: 40, client_id: client.client_id, ip: '203.0.113.7', failures: 3 })]);
+    expect(h.logs.raw.join('\n')).not.toContain('wrong-');
+    expect(await h.deps.metrics.registry.getSingleMetricAsString('rate_limited_requests_total')).toMatch(/limit="auth_failures"} 2/);
+  });
+
+  it('turns each limit off with 0', async () => {
+    const h = await harness(kind, { RATE_LIMIT: '0', AUTH_FAILURE_LIMIT: '0' });
+    const client = await h.createClient();
+    for (let i = 0; i < 4; i++) {
+      expect((await h.clientCredentials({ ...client, client_secret: 'wrong' })).status).toBe(401);
+    }
+    const res = await h.clientCredentials(client);
+    expect(res.status).toBe(200);
+    expect(res.headers['ratelimit-policy']).toBeUndefined();
+  });
+});
+
+describe('rate limits across instances', () => {
+  it('shares the counters of every instance on one Redis prefix, in keys that expire', async () => {
+    const a = await harness('redis', { RATE_LIMIT: '4', AUTH_FAILURE_LIMIT: '2' });
+    const redis = connectRedis({ url: redisUrl() });
+    await redis.connect();
+    const store = new RedisStore(redis, a.testStore.prefix);
+    open.push(store);
+    const depsB = await buildDeps(a.deps.config, { logger: pino({ level: 'silent' }, new LogCapture().stream), store });
+    const b = supertest(createApp(depsB).public);
+    const client = await newClient(a);
+    const token = (http: typeof b) => http.post('/token').auth(client.client_id, client.client_secret).type('form').send({ grant_type: 'client_credentials' });
+
+    expect((await token(a.http)).status).toBe(200);
+    expect((await token(b)).status).toBe(200);
+    expect((await token(a.http)).status).toBe(200);
+    expect((await token(b)).status).toBe(200);
+    expect((await token(a.http)).status).toBe(429);
+    expect((await token(b)).status).toBe(429);
+
+    const other = await newClient(a);
+    const bad = (http: typeof b) => http.post('/token').auth(other.client_id, 'wrong').type('form').send({ grant_type: 'client_credentials' });
+    expect((await bad(a.http)).status).toBe(401);
+    expect((await bad(b)).status).toBe(401);
+    expect((await b.post('/token').auth(other.client_id, other.client_secret).type('form').send({ grant_type: 'client_credentials' })).status).toBe(429);
+
+    const keys = await redis.keys(`${a.testStore.prefix}rate-limit:*`);
+    expect(keys.some((k) => k.startsWith(`${a.testStore.prefix}rate-limit:requests:`))).toBe(true);
+    expect(keys.some((k) => k.startsWith(`${a.testStore.prefix}rate-limit:auth-failures:`))).toBe(true);
+    for (const key of keys) {
+      const ttl = await redis.pttl(key);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(15 * 60_000);
+    }
+  });
+});
