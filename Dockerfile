@@ -1,0 +1,33 @@
+# syntax=docker/dockerfile:1
+# One image for both apps: `node apps/auth-server/dist/main.js` (default) or `node apps/collector/dist/main.js`.
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.base.json tsconfig.json ./
+COPY apps/auth-server/package.json apps/auth-server/
+COPY apps/collector/package.json apps/collector/
+COPY packages/guard/package.json packages/guard/
+COPY packages/token-client/package.json packages/token-client/
+COPY bench/package.json bench/
+RUN npm ci --no-audit --no-fund
+COPY apps apps
+COPY packages packages
+RUN npx tsc -b
+
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY apps/auth-server/package.json apps/auth-server/
+COPY apps/collector/package.json apps/collector/
+COPY packages/guard/package.json packages/guard/
+COPY packages/token-client/package.json packages/token-client/
+COPY bench/package.json bench/
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/apps/auth-server/dist apps/auth-server/dist
+COPY --from=build /app/apps/collector/dist apps/collector/dist
+COPY --from=build /app/packages/guard/dist packages/guard/dist
+COPY --from=build /app/packages/token-client/dist packages/token-client/dist
+USER node
+EXPOSE 4000 4001
+CMD ["node", "apps/auth-server/dist/main.js"]

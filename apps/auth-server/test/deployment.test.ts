@@ -1,0 +1,75 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { loadConfig as loadCollectorConfig } from '../../collector/src/config.js';
+import { loadConfig } from '../src/config.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const composePath = `${root}docker-compose.yml`;
+
+interface Service {
+  image?: string;
+  build?: string;
+  command?: string[];
+  environment?: Record<string, string>;
+  healthcheck?: { test: string[] };
+  depends_on?: Record<string, { condition: string }>;
+}
+
+/** Resolves compose interpolation (${VAR:-default}, ${VAR:?error}) with the given values. */
+function interpolate(env: Record<string, string>, values: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).map(([k, v]) => [
+      k,
+      String(v).replace(/\$\{(\w+)(?::([-?])([^}]*))?\}/g, (_m, name: string, op?: string, rest?: string) => values[name] ?? (op === '-' ? rest! : '')),
+    ]),
+  );
+}
+
+describe('docker-compose.yml and Dockerfile', () => {
+  const compose = parse(readFileSync(composePath, 'utf8')) as { services: Record<string, Service> };
+  const secrets = { KEY_ENCRYPTION_SECRET: 'k'.repeat(48), ADMIN_CLIENT_SECRET: 's'.repeat(48) };
+
+  it('passes the compose-file validator (dclint: compose schema and best practices)', async () => {
+    const bin = `${root}node_modules/dclint/bin/dclint.cjs`;
+    const result = await promisify(execFile)(process.execPath, [bin, '--max-warnings', '0', '--color', 'false', composePath]).catch((e: { stdout: string; code: number }) => e);
+    expect('code' in result ? `${result.code}: ${result.stdout}` : 'ok').toBe('ok');
+  });
+
+  it('runs Redis with AOF persistence and a healthcheck', () => {
+    const redis = compose.services.redis!;
+    expect(redis.command?.join(' ')).toMatch(/--appendonly yes/);
+    expect(redis.healthcheck?.test).toContain('redis-cli');
+  });
+
+  it('gives the auth server an environment its config accepts: production, Redis, secrets', () => {
+    const auth = compose.services['auth-server']!;
+    const config = loadConfig(interpolate(auth.environment!, secrets));
+    expect(config).toMatchObject({ production: true, redisUrl: 'redis://redis:6379', port: 4000, host: '0.0.0.0' });
+    expect(auth.environment!.KEY_ENCRYPTION_SECRET).toMatch(/\$\{KEY_ENCRYPTION_SECRET:\?/);
+    expect(auth.depends_on?.redis?.condition).toBe('service_healthy');
+    expect(auth.healthcheck?.test.join(' ')).toContain('/readyz');
+  });
+
+  it('gives the collector an environment its config accepts, pointing at the auth server', () => {
+    const collector = compose.services.collector!;
+    const config = loadCollectorConfig(interpolate(collector.environment!, secrets));
+    expect(config).toMatchObject({ issuer: 'http://localhost:4000', jwksUri: 'http://auth-server:4000/.well-known/jwks.json', audience: 'collector' });
+    expect(collector.environment).not.toHaveProperty('REDIS_URL');
+    expect(collector.depends_on?.['auth-server']?.condition).toBe('service_healthy');
+  });
+
+  it('builds a multi-stage, non-root image with production dependencies only', () => {
+    const dockerfile = readFileSync(`${root}Dockerfile`, 'utf8');
+    expect(dockerfile.match(/^FROM /gm)).toHaveLength(2);
+    expect(dockerfile).toMatch(/npm ci --omit=dev/);
+    expect(dockerfile).toMatch(/^USER node$/m);
+    for (const service of ['auth-server', 'collector']) {
+      const entry = compose.services[service]!.command!.at(-1)!;
+      expect(dockerfile).toContain(`COPY --from=build /app/${entry.replace(/\/main\.js$/, '')}`);
+    }
+  });
+});
