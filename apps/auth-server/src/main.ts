@@ -52,7 +52,9 @@ async function main(): Promise<void> {
     Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
       .then(() => deps.store.close())
       .then(() => process.exit(0), () => process.exit(1));
-    for (const s of servers) s.closeIdleConnections();
+    const closeIdle = () => servers.forEach((s) => s.closeIdleConnections());
+    closeIdle();
+    setInterval(closeIdle, 100).unref();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

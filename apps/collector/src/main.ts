@@ -61,6 +61,7 @@ function shutdown(signal: NodeJS.Signals): void {
     process.exit(0);
   });
   server.closeIdleConnections();
+  setInterval(() => server.closeIdleConnections(), 100).unref();
 }
 
 process.once('SIGTERM', shutdown);
