@@ -28,6 +28,11 @@ const admin = (operation: Record<string, unknown>) => ({
   ...operation,
   responses: { ...(operation.responses as object), ...ADMIN_ERRORS },
 });
+/** A form/JSON POST of the OAuth endpoints, with client authentication and the §5.2 errors. */
+const oauthPost = (summary: string, body: object, ok: object) => ({
+  post: { tags: ['oauth'], summary, security: [{ clientBasic: [] }, {}], requestBody: form(body), responses: { '200': ok, ...TOKEN_ERRORS } },
+});
+const TOKEN_PARAM = { type: 'object', required: ['token'], properties: { token: { type: 'string' }, token_type_hint: { type: 'string', enum: ['access_token', 'refresh_token'] } } };
 const idParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
 
 /** The OpenAPI 3.1 document of every endpoint of the auth server, and the collector's /collect. */
@@ -54,46 +59,24 @@ export function buildOpenApi(config: Pick<Config, 'issuer'>, collectorUrl = 'htt
           responses: { '200': { description: 'JWK Set', content: { 'application/jwk-set+json': { schema: ref('Jwks') } } } },
         },
       },
-      '/token': {
-        post: {
-          tags: ['oauth'],
-          summary: 'Token endpoint: client_credentials and refresh_token grants',
-          security: [{ clientBasic: [] }, {}],
-          requestBody: form(ref('TokenRequest')),
-          responses: { '200': { description: 'token pair; Cache-Control: no-store', content: json(ref('TokenResponse')) }, ...TOKEN_ERRORS },
-        },
-      },
-      '/token/refresh': {
-        post: {
-          tags: ['oauth'],
-          summary: 'Refresh a token pair; client authentication unless the client registered refresh_token_auth "none"',
-          security: [{ clientBasic: [] }, {}],
-          requestBody: form({ type: 'object', required: ['refresh_token'], properties: { refresh_token: { type: 'string' }, scope: { type: 'string' } } }),
-          responses: { '200': { description: 'new token pair', content: json(ref('TokenResponse')) }, ...TOKEN_ERRORS },
-        },
-      },
-      '/revoke': {
-        post: {
-          tags: ['oauth'],
-          summary: 'RFC 7009 revocation: a refresh token revokes its family; an access token is denied until it expires',
-          security: [{ clientBasic: [] }, {}],
-          requestBody: form({
-            type: 'object',
-            required: ['token'],
-            properties: { token: { type: 'string' }, token_type_hint: { type: 'string', enum: ['access_token', 'refresh_token'] } },
-          }),
-          responses: { '200': { description: 'revoked, or unknown token' }, ...TOKEN_ERRORS },
-        },
-      },
-      '/introspect': {
-        post: {
-          tags: ['oauth'],
-          summary: 'RFC 7662 introspection for clients holding scope introspect or admin',
-          security: [{ clientBasic: [] }, {}],
-          requestBody: form({ type: 'object', required: ['token'], properties: { token: { type: 'string' }, token_type_hint: { type: 'string' } } }),
-          responses: { '200': { description: 'token state', content: json(ref('Introspection')) }, ...TOKEN_ERRORS },
-        },
-      },
+      '/token': oauthPost('Token endpoint: client_credentials and refresh_token grants', ref('TokenRequest'), {
+        description: 'token pair; Cache-Control: no-store',
+        content: json(ref('TokenResponse')),
+      }),
+      '/token/refresh': oauthPost(
+        'Refresh a token pair; client authentication unless the client registered refresh_token_auth "none"',
+        { type: 'object', required: ['refresh_token'], properties: { refresh_token: { type: 'string' }, scope: { type: 'string' } } },
+        { description: 'new token pair', content: json(ref('TokenResponse')) },
+      ),
+      '/revoke': oauthPost(
+        'RFC 7009 revocation: a refresh token revokes its family; an access token is denied until it expires',
+        TOKEN_PARAM,
+        { description: 'revoked, or unknown token' },
+      ),
+      '/introspect': oauthPost('RFC 7662 introspection for clients holding scope introspect or admin', TOKEN_PARAM, {
+        description: 'token state',
+        content: json(ref('Introspection')),
+      }),
       '/admin/clients': {
         get: admin({
           summary: 'List clients (paginated)',
