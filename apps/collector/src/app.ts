@@ -8,7 +8,7 @@ import { registerMetrics, type ObserveRequest } from './metrics.js';
 
 /** What {@link createApp} needs; tests build these themselves. */
 export interface AppDeps {
-  config: Pick<CollectorConfig, 'requiredScope' | 'trustProxy'>;
+  config: Pick<CollectorConfig, 'requiredScope' | 'trustProxy'> & Partial<Pick<CollectorConfig, 'corsOrigins'>>;
   verifier: Verifier;
   logger: Logger;
   registry: Registry;
@@ -26,6 +26,34 @@ function instrument(observe: ObserveRequest, logger: Logger): RequestHandler {
       observe({ method: req.method, route, status: res.statusCode }, seconds);
       logger.info({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
     });
+    next();
+  };
+}
+
+/**
+ * Opt-in CORS for browser callers (Swagger UI on the auth server): only the exact listed origins get
+ * `Access-Control-Allow-Origin`; a preflight from one of them is answered 204 allowing GET with an
+ * Authorization header. No credentials mode (bearer tokens, no cookies). With no origins: no CORS headers.
+ */
+export function cors(origins: readonly string[]): RequestHandler {
+  const allowed = new Set(origins);
+  return (req, res, next) => {
+    if (allowed.size === 0) return next();
+    res.vary('Origin');
+    const origin = req.get('origin');
+    if (origin === undefined || !allowed.has(origin)) return next();
+    res.set('Access-Control-Allow-Origin', origin);
+    if (req.method === 'OPTIONS' && req.get('access-control-request-method') !== undefined) {
+      res.vary('Access-Control-Request-Method').vary('Access-Control-Request-Headers');
+      res.set({
+        'Access-Control-Allow-Methods': 'GET',
+        'Access-Control-Allow-Headers': 'Authorization',
+        'Access-Control-Max-Age': '600',
+      });
+      res.status(204).end();
+      return;
+    }
+    res.set('Access-Control-Expose-Headers', 'WWW-Authenticate');
     next();
   };
 }
@@ -59,6 +87,7 @@ export function createApp({ config, verifier, logger, registry }: AppDeps): Expr
     res.type(registry.contentType).send(await registry.metrics());
   });
 
+  app.all('/collect', cors(config.corsOrigins ?? []));
   app.get('/collect', requireAccessToken({ verifier, scopes: config.requiredScope, realm: REALM }), (req, res) => {
     res.set('Cache-Control', 'no-store').json({ message: 'collected', claims: req.auth?.claims });
   });

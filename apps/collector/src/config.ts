@@ -14,6 +14,8 @@ export interface CollectorConfig {
   clockTolerance: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   trustProxy: boolean | number | string;
+  /** Origins answered with CORS headers on /collect; empty: no CORS at all. */
+  corsOrigins: string[];
 }
 
 /** A configuration value is invalid; the message is one line naming the variable. */
@@ -56,6 +58,19 @@ function isProxyList(value: string): boolean {
     const version = isIP(address);
     if (version === 0 || extra !== undefined) return false;
     return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128));
+  });
+}
+
+/** Exact origins, comma-separated: `https://app.example.com,http://localhost:4000` (scheme, host, port; no path). */
+function isOriginList(value: string): boolean {
+  return value.split(',').every((entry) => {
+    const origin = entry.trim();
+    try {
+      const url = new URL(origin);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === origin;
+    } catch {
+      return false;
+    }
   });
 }
 
@@ -119,6 +134,14 @@ const fields = {
       )
       .default(false),
   },
+  CORS_ORIGINS: {
+    accepts: 'comma-separated exact origins (scheme://host[:port], no path or trailing slash), e.g. http://localhost:4000, or unset for no CORS',
+    schema: z
+      .string()
+      .refine(isOriginList)
+      .transform((value) => value.split(',').map((origin) => origin.trim()))
+      .default([]),
+  },
 } as const;
 
 type FieldName = keyof typeof fields;
@@ -145,5 +168,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     clockTolerance: values.CLOCK_TOLERANCE,
     logLevel: values.LOG_LEVEL,
     trustProxy: values.TRUST_PROXY,
+    corsOrigins: values.CORS_ORIGINS,
   };
 }

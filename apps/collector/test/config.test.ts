@@ -13,6 +13,7 @@ describe('loadConfig', () => {
       clockTolerance: 5,
       logLevel: 'info',
       trustProxy: false,
+      corsOrigins: [],
     });
   });
 
@@ -28,6 +29,7 @@ describe('loadConfig', () => {
         CLOCK_TOLERANCE: '1m',
         LOG_LEVEL: 'debug',
         TRUST_PROXY: 'loopback, 10.0.0.0/8',
+        CORS_ORIGINS: 'http://localhost:4000, https://docs.example.com',
       }),
     ).toEqual({
       port: 8080,
@@ -39,6 +41,7 @@ describe('loadConfig', () => {
       clockTolerance: 60,
       logLevel: 'debug',
       trustProxy: 'loopback, 10.0.0.0/8',
+      corsOrigins: ['http://localhost:4000', 'https://docs.example.com'],
     });
   });
 
@@ -72,6 +75,12 @@ describe('loadConfig', () => {
     ['TRUST_PROXY', 'yes please'],
     ['TRUST_PROXY', 'proxy.internal'],
     ['TRUST_PROXY', '10.0.0.0/99'],
+    ['CORS_ORIGINS', '*'],
+    ['CORS_ORIGINS', 'localhost:4000'],
+    ['CORS_ORIGINS', 'http://localhost:4000/'],
+    ['CORS_ORIGINS', 'http://localhost:4000/docs'],
+    ['CORS_ORIGINS', 'http://localhost:4000,,https://a.example'],
+    ['CORS_ORIGINS', 'ftp://files.example'],
   ])('refuses %s=%s with one line naming the variable', (name, value) => {
     let error: unknown;
     try {
