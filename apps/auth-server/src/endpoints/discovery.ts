@@ -13,7 +13,7 @@ export function metadataEndpoint(deps: AppDeps): RequestHandler {
       revocation_endpoint: `${issuer}/revoke`,
       introspection_endpoint: `${issuer}/introspect`,
       grant_types_supported: SUPPORTED_GRANT_TYPES,
-      response_types_supported: ['token'],
+      response_types_supported: [],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
