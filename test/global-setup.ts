@@ -1,72 +1,55 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import type { TestProject } from 'vitest/node';
+import { RedisCluster } from './support/redis-cluster.js';
+import { RedisServer, pingRedis } from './support/redis-server.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     redisUrl: string;
+    /** `host:port,…` of a Redis Cluster, or '' when none is available (see harness STORE_KINDS) */
+    redisClusterNodes: string;
   }
 }
 
-function ping(url: string, timeoutMs = 1000): Promise<boolean> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = new Socket();
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('error', () => done(false));
-    socket.connect(Number(port || 6379), hostname.replace(/^\[|\]$/g, ''), () => {
-      socket.write('PING\r\n');
-    });
-    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
-  });
+function hasRedisServer(): boolean {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-let child: ChildProcess | undefined;
-let dir: string | undefined;
-
+/**
+ * Finds Redis at REDIS_URL (default redis://127.0.0.1:6379) or starts a throwaway redis-server, and
+ * starts a three-master Redis Cluster on loopback unless REDIS_CLUSTER_NODES names one
+ * (TESSERA_TEST_CLUSTER=0 skips it). Tears down what it started.
+ */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const configured = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const { hostname, port } = new URL(configured);
+  const canStart = hasRedisServer();
+  let server: RedisServer | undefined;
+  let cluster: RedisCluster | undefined;
   let url = configured;
-  if (!(await ping(configured))) {
-    const port = await freePort();
-    dir = mkdtempSync(join(tmpdir(), 'tessera-redis-'));
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
-      stdio: 'ignore',
-    });
-    const spawnFailed = new Promise<boolean>((resolve) => child!.once('error', () => resolve(true)));
-    url = `redis://127.0.0.1:${port}`;
-    let ready = false;
-    for (let i = 0; i < 50 && !ready; i++) {
-      if (await Promise.race([spawnFailed, new Promise<boolean>((r) => setTimeout(() => r(false), 100))])) break;
-      ready = await ping(url);
-    }
-    if (!ready) {
+  if (!(await pingRedis(Number(port || 6379), hostname.replace(/^\[|\]$/g, ''), 1000))) {
+    if (!canStart) {
       throw new Error(
         `No Redis answers at ${configured} and no redis-server could be started: install Redis (apt-get install redis-server) and run "redis-server --daemonize yes", or set REDIS_URL.`,
       );
     }
+    server = await RedisServer.start({ args: ['--appendonly', 'no'] });
+    url = server.url;
+  }
+  let clusterNodes = process.env.REDIS_CLUSTER_NODES ?? '';
+  if (!clusterNodes && canStart && process.env.TESSERA_TEST_CLUSTER !== '0') {
+    cluster = await RedisCluster.start();
+    clusterNodes = cluster.spec;
   }
   project.provide('redisUrl', url);
+  project.provide('redisClusterNodes', clusterNodes);
   return async () => {
-    child?.kill('SIGTERM');
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await cluster?.stop();
+    await server?.stop();
   };
 }

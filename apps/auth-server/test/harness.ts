@@ -9,10 +9,11 @@ import type { AppDeps } from '../src/deps.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import { RedisStore, connectRedis, type RedisConnection } from '../src/store/redis-store.js';
 import type { Store } from '../src/store/store.js';
-import { redisUrl, uniquePrefix } from '../../../test/support/redis.js';
+import { redisClusterNodes, redisUrl, uniquePrefix } from '../../../test/support/redis.js';
 
-export type StoreKind = 'memory' | 'redis';
-export const STORE_KINDS: StoreKind[] = ['memory', 'redis'];
+export type StoreKind = 'memory' | 'redis' | 'cluster';
+/** Every store the integration suites run on: the Redis Cluster too when the test setup started one. */
+export const STORE_KINDS: StoreKind[] = ['memory', 'redis', ...(redisClusterNodes().length ? (['cluster'] as const) : [])];
 
 /** A clock tests move by hand. */
 export class TestClock {
@@ -31,7 +32,7 @@ export interface TestStore {
 
 export async function openStore(kind: StoreKind, clock: TestClock, prefix = uniquePrefix()): Promise<TestStore> {
   if (kind === 'memory') return { store: new MemoryStore(clock.now), redis: undefined, prefix };
-  const redis = connectRedis({ url: redisUrl() });
+  const redis = kind === 'cluster' ? connectRedis({ clusterNodes: redisClusterNodes() }) : connectRedis({ url: redisUrl() });
   await redis.connect();
   return { store: new RedisStore(redis, prefix, clock.now), redis, prefix };
 }
