@@ -139,10 +139,10 @@ async function startRedis() {
   const which = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   if (which.status === 0) {
     const port = await freePort();
-    start('redis', ['redis-server', '--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], {});
+    const redis = start('redis', ['redis-server', '--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], {});
     const url = `redis://${HOST}:${port}`;
     for (let i = 0; i < 100 && !(await redisUp(url)); i++) await sleep(100);
-    return { url, private: true };
+    return { url, private: true, pid: redis.child.pid };
   }
   const url = 'redis://127.0.0.1:6379';
   if (!(await redisUp(url))) throw new Error('no Redis: set REDIS_URL, put redis-server on the PATH, or run one on 127.0.0.1:6379');
@@ -194,6 +194,25 @@ function treeRss(pid) {
   return { rss: total, hwm: peak };
 }
 
+/** CPU seconds (user + system) of a process and its children so far. */
+function cpuSeconds(pid) {
+  const one = (p) => {
+    try {
+      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      return 0;
+    }
+  };
+  let total = one(pid);
+  try {
+    for (const kid of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) total += one(kid);
+  } catch {
+    /* no children file */
+  }
+  return total;
+}
+
 function sampleRss(pid) {
   let max = 0;
   const timer = setInterval(() => {
@@ -230,12 +249,21 @@ function summarize(id, label, result) {
   };
 }
 
-/** Warm-up run (discarded), then the measured run with the same options. */
-async function measure(id, label, opts) {
+/**
+ * Warm-up run (discarded), then the measured run with the same options. `pids` are the server's processes
+ * (and Redis): their CPU time over the measured run, per request, is a figure the load generator sharing
+ * this machine's cores cannot skew much.
+ */
+async function measure(id, label, opts, pids = []) {
   log(`${id}: warm-up ${WARMUP}s, then ${DURATION}s at ${CONNECTIONS} connections`);
   if (WARMUP > 0) await cannon({ ...opts, duration: WARMUP });
+  const cpuBefore = pids.map(cpuSeconds);
   const result = summarize(id, label, await cannon({ ...opts, duration: DURATION }));
-  log(`${id}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}`);
+  result.cpuUsPerRequest = pids.map((pid, i) => Math.round(((cpuSeconds(pid) - cpuBefore[i]) * 1e6) / Math.max(1, result.total)));
+  log(
+    `${id}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}, ` +
+      `CPU µs/req ${result.cpuUsPerRequest.join(' + ')}`,
+  );
   return result;
 }
 
@@ -341,9 +369,9 @@ async function main() {
 
   const results = {};
   const get = (url) => ({ url, method: 'GET', headers: bearerHeaders });
-  if (run('bare')) results.bare = await measure('bare', 'bare express 5 GET /collect (ceiling)', get(`http://${HOST}:${barePort}/collect`));
-  if (run('collector')) results.collector = await measure('collector', 'Tessera collector GET /collect (guard)', get(`http://${HOST}:${collectorPort}/collect`));
-  if (run('jwt-bearer')) results.jwtBearer = await measure('jwt-bearer', 'express-oauth2-jwt-bearer GET /collect (strict)', get(`http://${HOST}:${bearerPort}/collect`));
+  if (run('bare')) results.bare = await measure('bare', 'bare express 5 GET /collect (ceiling)', get(`http://${HOST}:${barePort}/collect`), [bare.child.pid]);
+  if (run('collector')) results.collector = await measure('collector', 'Tessera collector GET /collect (guard)', get(`http://${HOST}:${collectorPort}/collect`), [collector.child.pid]);
+  if (run('jwt-bearer')) results.jwtBearer = await measure('jwt-bearer', 'express-oauth2-jwt-bearer GET /collect (strict)', get(`http://${HOST}:${bearerPort}/collect`), [bearer.child.pid]);
 
   const form = { 'content-type': 'application/x-www-form-urlencoded' };
   if (run('oidc-cc')) {
@@ -352,7 +380,7 @@ async function main() {
       method: 'POST',
       headers: { ...form, authorization: basic('bench', oidcSecret) },
       body: formBody({ grant_type: 'client_credentials', scope: SCOPE }),
-    });
+    }, [oidc.child.pid]);
   }
 
   // Tessera client_credentials: every response carries a refresh token of a new family; they become the
@@ -367,6 +395,7 @@ async function main() {
     headers: { ...form, authorization: clientAuth },
     body: formBody({ grant_type: 'client_credentials', scope: SCOPE }),
   };
+  const tesseraPids = [auth.child.pid, ...(redisInfo.pid ? [redisInfo.pid] : [])];
   let rssMax = 0;
   let stopRss = () => 0;
   const authRss = () => {
@@ -378,7 +407,7 @@ async function main() {
   if (run('tessera-cc') || run('tessera-refresh')) {
     authRss();
     const opts = { ...ccRequest, requests: [{ onResponse: collectRefreshToken }] };
-    if (run('tessera-cc')) results.tesseraCc = await measure('tessera-cc', 'Tessera /token client_credentials (Redis family)', opts);
+    if (run('tessera-cc')) results.tesseraCc = await measure('tessera-cc', 'Tessera /token client_credentials (Redis family)', opts, tesseraPids);
     else await cannon({ ...opts, duration: 2 });
     authRssDone();
   }
@@ -409,7 +438,7 @@ async function main() {
           onResponse: collectRefreshToken,
         },
       ],
-    });
+    }, tesseraPids);
     authRssDone();
     results.tesseraRefresh.starved = starved;
   }
@@ -489,10 +518,10 @@ function report({ startedAt, results, familyMemory, rssMax, authHwm, redisInfo }
   lines.push(`Tessera bench ${startedAt.toISOString()}  node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB`);
   lines.push(`${CONNECTIONS} connections, ${WARMUP}s warm-up + ${DURATION}s measured per scenario, LOG_LEVEL=${LOG_LEVEL}, Redis ${redisInfo.private ? 'private' : 'shared'}`);
   lines.push('');
-  lines.push(`| ${pad('scenario', 48)} | ${lpad('req/s', 7)} | ${lpad('p50 ms', 6)} | ${lpad('p99 ms', 6)} | ${lpad('non-2xx', 7)} | ${lpad('errors', 6)} |`);
-  lines.push(`| ${'-'.repeat(48)} | ${'-'.repeat(6)}: | ${'-'.repeat(5)}: | ${'-'.repeat(5)}: | ${'-'.repeat(6)}: | ${'-'.repeat(5)}: |`);
+  lines.push(`| ${pad('scenario', 48)} | ${lpad('req/s', 7)} | ${lpad('p50 ms', 6)} | ${lpad('p99 ms', 6)} | ${lpad('non-2xx', 7)} | ${lpad('errors', 6)} | ${pad('CPU µs/req (server + redis)', 27)} |`);
+  lines.push(`| ${'-'.repeat(48)} | ${'-'.repeat(6)}: | ${'-'.repeat(5)}: | ${'-'.repeat(5)}: | ${'-'.repeat(6)}: | ${'-'.repeat(5)}: | ${'-'.repeat(26)}: |`);
   for (const row of rows) {
-    lines.push(`| ${pad(row.label, 48)} | ${lpad(row.rps.toFixed(0), 7)} | ${lpad(row.p50, 6)} | ${lpad(row.p99, 6)} | ${lpad(row.non2xx, 7)} | ${lpad(row.errors + row.timeouts, 6)} |`);
+    lines.push(`| ${pad(row.label, 48)} | ${lpad(row.rps.toFixed(0), 7)} | ${lpad(row.p50, 6)} | ${lpad(row.p99, 6)} | ${lpad(row.non2xx, 7)} | ${lpad(row.errors + row.timeouts, 6)} | ${lpad(row.cpuUsPerRequest.join(' + '), 27)} |`);
   }
   lines.push('');
   lines.push(`| ${pad('target', 44)} | ${lpad('measured', 9)} | ${pad('goal', 9)} | result |`);
