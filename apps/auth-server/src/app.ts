@@ -59,7 +59,7 @@ function registerPublic(app: Express, deps: AppDeps): void {
   app.get('/readyz', readinessEndpoint(deps));
   app.get('/metrics', metricsEndpoint(deps));
   app.get('/openapi.json', openApiEndpoint(deps.config));
-  app.use(docsRouter());
+  app.use(docsRouter(deps.config));
 }
 
 function registerAdmin(app: Express, deps: AppDeps): void {

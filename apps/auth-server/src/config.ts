@@ -8,6 +8,8 @@ export interface Config {
   port: number;
   host: string;
   issuer: string;
+  /** the collector's base URL: the OpenAPI `servers` of /collect and the only other origin /docs may call */
+  collectorUrl: string;
   redisUrl: string | undefined;
   redisClusterNodes: { host: string; port: number }[] | undefined;
   redisPrefix: string;
@@ -74,6 +76,7 @@ const schema = z.object({
   PORT: port.default(4000),
   HOST: z.string().min(1).default('127.0.0.1'),
   ISSUER: httpUrl.default('http://localhost:4000'),
+  COLLECTOR_URL: httpUrl.default('http://localhost:4001'),
   REDIS_URL: z
     .string()
     .refine((v) => /^rediss?:\/\//.test(v), 'a redis:// or rediss:// URL')
@@ -142,6 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     host: e.HOST,
     issuer: e.ISSUER,
+    collectorUrl: e.COLLECTOR_URL,
     redisUrl: e.REDIS_URL,
     redisClusterNodes: e.REDIS_CLUSTER_NODES,
     redisPrefix: e.REDIS_PREFIX,

@@ -8,6 +8,7 @@ describe('config', () => {
       port: 4000,
       host: '127.0.0.1',
       issuer: 'http://localhost:4000',
+      collectorUrl: 'http://localhost:4001',
       redisUrl: undefined,
       redisPrefix: 'tessera:',
       signingAlg: 'ES256',
@@ -33,6 +34,7 @@ describe('config', () => {
   it.each([
     ['PORT', 'abc'],
     ['ISSUER', 'not a url'],
+    ['COLLECTOR_URL', 'localhost:4001'],
     ['REDIS_URL', 'http://x'],
     ['SIGNING_ALG', 'HS256'],
     ['ACCESS_TOKEN_TTL', '15 minutes'],

@@ -65,4 +65,31 @@ describe('GET /openapi.json', () => {
     expect(bundle.status).toBe(200);
     expect((await h.http.get('/docs/init.js')).text).toContain('/openapi.json');
   });
+
+  it('relaxes the CSP of the /docs page only: connect-src adds the collector origin, nothing else changes', async () => {
+    const page = (await h.http.get('/docs')).headers['content-security-policy'] as string;
+    const other = (await h.http.get('/openapi.json')).headers['content-security-policy'] as string;
+    const directives = (csp: string) => new Map(csp.split(';').filter(Boolean).map((d) => [d.split(' ')[0]!, d] as const));
+    expect(directives(page).get('connect-src')).toBe("connect-src 'self' http://localhost:4001");
+    expect(directives(other).has('connect-src')).toBe(false);
+    const rest = (csp: string) => [...directives(csp)].filter(([name]) => name !== 'connect-src');
+    expect(rest(page)).toEqual(rest(other));
+    expect(directives(page).get('script-src')).toBe("script-src 'self'");
+    expect((await h.http.get('/docs/init.js')).headers['content-security-policy']).toBe(other);
+  });
+});
+
+describe('COLLECTOR_URL', () => {
+  it('is the server of /collect in the OpenAPI document and the origin /docs may connect to', async () => {
+    const h = await startHarness('memory', { COLLECTOR_URL: 'https://collector.example.com:8443/base/' });
+    try {
+      const doc = (await h.http.get('/openapi.json')).body;
+      expect(doc.paths['/collect'].servers).toEqual([{ url: 'https://collector.example.com:8443/base', description: 'collector' }]);
+      const csp = (await h.http.get('/docs')).headers['content-security-policy'] as string;
+      expect(csp).toContain("connect-src 'self' https://collector.example.com:8443");
+      expect(csp).not.toContain('/base');
+    } finally {
+      await h.close();
+    }
+  });
 });

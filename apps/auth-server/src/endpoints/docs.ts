@@ -1,6 +1,8 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import express, { Router } from 'express';
+import helmet from 'helmet';
+import type { Config } from '../config.js';
 
 const swaggerUiDir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 
@@ -14,10 +16,17 @@ const PAGE = `<!doctype html>
 
 const INIT = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true, persistAuthorization: true });`;
 
-/** GET /docs: Swagger UI over /openapi.json, served from swagger-ui-dist (no inline script, so helmet's CSP holds). */
-export function docsRouter(): Router {
+/**
+ * GET /docs: Swagger UI over /openapi.json, served from swagger-ui-dist (no inline script, so helmet's CSP holds).
+ * The page's CSP is helmet's default with one change: connect-src also allows the collector's origin
+ * (COLLECTOR_URL), so "Try it out" on /collect can reach it; the token request goes to 'self'.
+ */
+export function docsRouter(config: Pick<Config, 'collectorUrl'>): Router {
   const router = Router();
-  router.get('/docs', (_req, res) => {
+  const pageCsp = helmet.contentSecurityPolicy({
+    directives: { connectSrc: ["'self'", new URL(config.collectorUrl).origin] },
+  });
+  router.get('/docs', pageCsp, (_req, res) => {
     res.type('html').send(PAGE);
   });
   router.get('/docs/init.js', (_req, res) => {

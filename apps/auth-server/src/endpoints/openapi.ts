@@ -36,8 +36,8 @@ const TOKEN_PARAM = { type: 'object', required: ['token'], properties: { token: 
 const idParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
 
 /** The OpenAPI 3.1 document of every endpoint of the auth server, and the collector's /collect. */
-export function buildOpenApi(config: Pick<Config, 'issuer'>, collectorUrl = 'http://localhost:4001') {
-  const { issuer } = config;
+export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
+  const { issuer, collectorUrl } = config;
   return {
     openapi: '3.1.0',
     info: {
@@ -274,7 +274,7 @@ export function buildOpenApi(config: Pick<Config, 'issuer'>, collectorUrl = 'htt
 }
 
 /** GET /openapi.json */
-export function openApiEndpoint(config: Pick<Config, 'issuer'>): RequestHandler {
+export function openApiEndpoint(config: Pick<Config, 'issuer' | 'collectorUrl'>): RequestHandler {
   const body = JSON.stringify(buildOpenApi(config));
   return (_req, res) => {
     res.type('application/json').send(body);
