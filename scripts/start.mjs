@@ -6,9 +6,24 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { PORT: _port, ...shared } = process.env;
 
+const authPort = process.env.PORT ?? '4000';
+const collectorPort = process.env.COLLECTOR_PORT ?? '4001';
+// Swagger UI (/docs on the auth server) calls the collector from the browser: the auth server names the
+// collector (COLLECTOR_URL, for the OpenAPI document and the page's CSP) and the collector allows the docs
+// origin (CORS_ORIGINS). Either can be overridden; CORS_ORIGINS= (empty) turns CORS off.
+const docsOrigin = new URL(process.env.ISSUER || `http://localhost:${authPort}`).origin;
+
 const children = [
-  spawn(process.execPath, ['apps/auth-server/dist/main.js'], { cwd: root, stdio: 'inherit', env: { ...shared, PORT: process.env.PORT ?? '4000' } }),
-  spawn(process.execPath, ['apps/collector/dist/main.js'], { cwd: root, stdio: 'inherit', env: { ...shared, PORT: process.env.COLLECTOR_PORT ?? '4001' } }),
+  spawn(process.execPath, ['apps/auth-server/dist/main.js'], {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...shared, PORT: authPort, COLLECTOR_URL: process.env.COLLECTOR_URL ?? `http://localhost:${collectorPort}` },
+  }),
+  spawn(process.execPath, ['apps/collector/dist/main.js'], {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...shared, PORT: collectorPort, CORS_ORIGINS: process.env.CORS_ORIGINS ?? docsOrigin },
+  }),
 ];
 
 let exiting = false;

@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     { issuer: config.issuer, port: config.port, admin_port: config.adminPort ?? config.port, store: deps.store.kind, signing_alg: config.signingAlg },
     'auth server listening',
   );
-  if (admin.generated) process.stdout.write(walkthrough(config.issuer, admin.clientId, admin.secret));
+  if (admin.generated) process.stdout.write(walkthrough(config.issuer, admin.clientId, admin.secret, config.collectorUrl));
 
   let stopping = false;
   const shutdown = (signal: string) => {
