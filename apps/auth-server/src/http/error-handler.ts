@@ -23,8 +23,10 @@ export function errorHandler(logger: Logger, metrics: Metrics): ErrorRequestHand
       metrics.storeErrors.inc();
       logger.warn({ err: { message: error.message }, path: req.path }, 'store unavailable');
       oauth = temporarilyUnavailable();
+    } else if (error instanceof URIError) {
+      oauth = invalidRequest('the request path is not valid percent-encoding');
     } else if (isBodyError(error)) {
-      oauth = invalidRequest(BODY_ERRORS[error.type] ?? 'the request body is malformed');
+      oauth = invalidRequest(BODY_ERRORS[error.type ?? ''] ?? 'the request body is malformed');
       if (error.status === 413 || error.status === 415) oauth = new OAuthError('invalid_request', error.status, oauth.description);
     } else {
       logger.error({ err: error, path: req.path }, 'unexpected error');
@@ -35,9 +37,10 @@ export function errorHandler(logger: Logger, metrics: Metrics): ErrorRequestHand
   };
 }
 
-function isBodyError(error: unknown): error is { type: string; status: number } {
-  const e = error as { type?: unknown; status?: unknown } | null;
-  return typeof e?.type === 'string' && typeof e.status === 'number' && e.status >= 400 && e.status < 500;
+/** A body-parser error (typed), or any other client error it raises, e.g. a body that does not inflate. */
+function isBodyError(error: unknown): error is { type?: string; status: number } {
+  const e = error as { type?: unknown; status?: unknown; expose?: unknown } | null;
+  return (typeof e?.type === 'string' || e?.expose === true) && typeof e.status === 'number' && e.status >= 400 && e.status < 500;
 }
 
 export const notFoundHandler: RequestHandler = (req) => {

@@ -1,0 +1,181 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createVerifier } from '@tessera/guard';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp as createCollectorApp } from '../../collector/src/app.js';
+import { ISSUER, LogCapture, startHarness, type Harness } from './harness.js';
+import { pick, prng, sendRaw, serialize, type RawRequest } from '../../../test/support/fuzz.js';
+
+const SEED = Number(process.env.FUZZ_SEED ?? 20260526);
+const AUTH_REQUESTS = 700;
+const COLLECTOR_REQUESTS = 300;
+
+const listen = async (app: import('express').Express): Promise<Server> => {
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  return server;
+};
+const portOf = (server: Server) => (server.address() as AddressInfo).port;
+
+const AUTH_PATHS = [
+  '/token',
+  '/token/refresh',
+  '/revoke',
+  '/introspect',
+  '/.well-known/oauth-authorization-server',
+  '/.well-known/jwks.json',
+  '/healthz',
+  '/readyz',
+  '/metrics',
+  '/openapi.json',
+  '/docs',
+  '/admin/clients',
+  '/admin/clients/%s',
+  '/admin/clients/%s/secret',
+  '/admin/keys',
+  '/admin/keys/rotate',
+  '/admin/keys/%s',
+];
+const COLLECTOR_PATHS = ['/collect', '/healthz', '/metrics'];
+const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'TRACE', 'PROPFIND', 'CONNECT'];
+const JUNK_SEGMENTS = ['%', '%zz', '%00', '%E0%A4%A', '..', '%2e%2e', 'ä', '\u{1F600}', '<script>', "'\"", '~', 'a'.repeat(3000), '__proto__', 'constructor', ';', '*'];
+const CONTENT_TYPES = [
+  'application/x-www-form-urlencoded',
+  'application/json',
+  'application/json; charset=utf-8',
+  'application/json; charset=latin1',
+  'application/x-www-form-urlencoded; charset=utf-16',
+  'application/x-www-form-urlencoded; charset=bogus',
+  'text/plain',
+  'multipart/form-data; boundary=xyz',
+  'application/xml',
+  '*/*',
+  ';;;',
+  '',
+];
+const PARAM_NAMES = ['grant_type', 'client_id', 'client_secret', 'refresh_token', 'scope', 'resource', 'token', 'token_type_hint', 'name', 'scopes', 'audiences', 'force'];
+const PARAM_VALUES = [
+  'client_credentials',
+  'refresh_token',
+  'password',
+  '',
+  ' ',
+  'a'.repeat(5000),
+  'ä\u0000\u{1F600}',
+  'x.y.z',
+  'collect read',
+  '%zz',
+  'null',
+  'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.',
+];
+const JSON_VALUES: unknown[] = [1, -1, 1e308, true, null, [], ['a', 'b'], {}, { nested: { deeper: [1] } }, 'ä\u0000', 'a'.repeat(5000)];
+
+function base64(text: string) {
+  return Buffer.from(text, 'utf8').toString('base64');
+}
+
+function generate(random: () => number, paths: string[], adminToken: string, accessToken: string): RawRequest {
+  let path = pick(random, paths).replace('%s', random() < 0.5 ? pick(random, JUNK_SEGMENTS) : 'test-admin');
+  if (random() < 0.25) path += `/${pick(random, JUNK_SEGMENTS)}`;
+  if (random() < 0.2) path += `?${pick(random, PARAM_NAMES)}=${encodeURIComponent(pick(random, PARAM_VALUES))}&x=%zz`;
+  const method = random() < 0.6 ? (random() < 0.5 ? 'POST' : 'GET') : pick(random, METHODS);
+  const headers: [string, string][] = [];
+  const contentType = pick(random, CONTENT_TYPES);
+  if (contentType) headers.push(['Content-Type', contentType]);
+  const auth = random();
+  if (auth < 0.15) headers.push(['Authorization', `Basic ${base64(`test-admin:${pick(random, PARAM_VALUES)}`)}`]);
+  else if (auth < 0.25) headers.push(['Authorization', `Basic ${pick(random, ['', '!!!', base64('nocolon'), base64('%zz:%zz'), base64(':x'), 'a'.repeat(10000)])}`]);
+  else if (auth < 0.4) headers.push(['Authorization', `Bearer ${random() < 0.5 ? adminToken : accessToken}`]);
+  else if (auth < 0.5) headers.push(['Authorization', pick(random, ['Bearer', 'Bearer a b', 'Bearer ' + 'a'.repeat(9000), 'Digest x', 'bearer\tx', 'Basic'])]);
+  if (random() < 0.1) headers.push(['X-Request-Id', pick(random, JUNK_SEGMENTS)]);
+  if (random() < 0.05) headers.push(['X-Forwarded-For', pick(random, ['1.2.3.4', 'junk', '::1, 1.1.1.1'])]);
+  if (random() < 0.04) headers.push(['Content-Encoding', pick(random, ['gzip', 'deflate', 'br', 'identity', 'bogus'])]);
+  if (random() < 0.03) headers.push(['X-Huge', 'h'.repeat(20_000)]);
+  if (random() < 0.05) headers.push(['Accept', pick(random, ['application/json', 'text/html', '*/*;q=x'])]);
+
+  let body = '';
+  const shape = random();
+  if (shape < 0.3) {
+    const pairs: string[] = [];
+    const n = Math.floor(random() * (random() < 0.1 ? 80 : 6));
+    for (let i = 0; i < n; i++) {
+      const name = random() < 0.8 ? pick(random, PARAM_NAMES) : pick(random, JUNK_SEGMENTS);
+      const value = pick(random, PARAM_VALUES);
+      pairs.push(`${random() < 0.9 ? encodeURIComponent(name) : name}=${random() < 0.9 ? encodeURIComponent(value) : value}`);
+    }
+    body = pairs.join('&');
+  } else if (shape < 0.6) {
+    const object: Record<string, unknown> = {};
+    const n = Math.floor(random() * 6);
+    for (let i = 0; i < n; i++) object[pick(random, PARAM_NAMES)] = random() < 0.5 ? pick(random, PARAM_VALUES) : pick(random, JSON_VALUES);
+    body = JSON.stringify(random() < 0.1 ? [object] : object);
+  } else if (shape < 0.75) {
+    body = pick(random, ['{', '{"a":', '[]', '"x"', 'null', '1', '{"__proto__":{"polluted":1}}', '{"constructor":{"prototype":{}}}', '\u0000\u0001', '{"a":1,"a":2}', '[[[[[[[[[[]]]]]]]]]]']);
+  } else if (shape < 0.8) {
+    body = 'x'.repeat(16 * 1024 + 1 + Math.floor(random() * 10_000));
+  }
+  return { method, path, headers, body: Buffer.from(body, 'utf8') };
+}
+
+describe('malformed requests to both apps', () => {
+  let h: Harness;
+  let auth: Server;
+  let collector: Server;
+  let adminToken: string;
+  let accessToken: string;
+  let survivor: { client_id: string; client_secret: string };
+  const collectorLogs = new LogCapture();
+
+  beforeAll(async () => {
+    h = await startHarness('memory', { RATE_LIMIT: '100000', AUTH_FAILURE_LIMIT: '100000' });
+    auth = await listen(h.app);
+    adminToken = await h.adminToken();
+    const client = await h.createClient();
+    accessToken = (await h.clientCredentials(client)).body.access_token as string;
+    const made = await h.deps.clients.create({ name: 'survivor', scopes: ['collect'], audiences: ['collector'] });
+    survivor = { client_id: made.client.client_id, client_secret: made.secret };
+    const verifier = createVerifier({ issuer: ISSUER, audience: 'collector', jwksUri: `http://127.0.0.1:${portOf(auth)}/.well-known/jwks.json` });
+    collector = await listen(
+      createCollectorApp({ config: { requiredScope: 'collect', trustProxy: false }, verifier, logger: pino({ level: 'info' }, collectorLogs.stream), registry: new Registry() }),
+    );
+  });
+
+  afterAll(async () => {
+    auth?.close();
+    collector?.close();
+    await h?.close();
+  });
+
+  it.each([
+    ['auth server', () => portOf(auth), AUTH_PATHS, AUTH_REQUESTS, SEED],
+    ['collector', () => portOf(collector), COLLECTOR_PATHS, COLLECTOR_REQUESTS, SEED + 1],
+  ] as const)('%s: no 5xx, no hang, still serving afterwards', async (_name, port, paths, count, seed) => {
+    const random = prng(seed);
+    const failures: string[] = [];
+    const statuses = new Map<number, number>();
+    const requests = Array.from({ length: count }, (_, i) => ({ i, request: generate(random, [...paths], adminToken, accessToken) }));
+    for (let start = 0; start < requests.length; start += 8) {
+      await Promise.all(
+        requests.slice(start, start + 8).map(async ({ i, request }) => {
+          const { status, response } = await sendRaw(port(), serialize(request));
+          statuses.set(status, (statuses.get(status) ?? 0) + 1);
+          if (status >= 500 || (status === 0 && request.method !== 'CONNECT') || /at \S+ \(.*:\d+:\d+\)/.test(response)) {
+            failures.push(`#${i} (seed ${seed}) ${request.method} ${request.path.slice(0, 80)} ${JSON.stringify(request.headers).slice(0, 200)} body=${JSON.stringify(request.body.toString().slice(0, 120))} → ${status} ${response.slice(0, 300)}`);
+          }
+        }),
+      );
+    }
+    expect(failures).toEqual([]);
+    expect([...statuses.keys()].some((s) => s >= 400 && s < 500)).toBe(true);
+    const health = await fetch(`http://127.0.0.1:${port()}/healthz`);
+    expect(health.status).toBe(200);
+  });
+
+  it('still issues tokens and logged no unexpected error', async () => {
+    expect((await h.clientCredentials(survivor)).status).toBe(200);
+    expect(h.logs.lines.filter((l) => (l.level as number) >= 50)).toEqual([]);
+    expect(collectorLogs.lines.filter((l) => (l.level as number) >= 50)).toEqual([]);
+  });
+});
