@@ -48,7 +48,8 @@ const noStore: express.RequestHandler = (_req, res, next) => {
 
 function registerPublic(app: Express, deps: AppDeps): void {
   const form = [express.urlencoded({ extended: false, limit: BODY_LIMIT, parameterLimit: 50 }), express.json({ limit: BODY_LIMIT })];
-  app.post(['/token', '/token/refresh', '/revoke'], noStore, ...form, ...rateLimits(deps));
+  const limits = rateLimits(deps);
+  for (const path of ['/token', '/token/refresh', '/revoke']) app.post(path, noStore, ...form, ...limits);
   app.get('/.well-known/oauth-authorization-server', metadataEndpoint(deps));
   app.get('/.well-known/jwks.json', jwksEndpoint(deps));
   app.post('/token', noStore, ...form, tokenEndpoint(deps));

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { requireAccessToken, type Verifier } from '@tessera/guard';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
@@ -17,14 +18,22 @@ export interface AppDeps {
 /** The `WWW-Authenticate` realm of the collector. */
 export const REALM = 'collector';
 
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/** Gives every request an id (a sane X-Request-Id, else a new one), echoed back and on every log line of the request. */
 function instrument(observe: ObserveRequest, logger: Logger): RequestHandler {
   return (req, res, next) => {
+    const incoming = req.headers['x-request-id'];
+    const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    res.setHeader('X-Request-Id', requestId);
+    const log = logger.child({ req_id: requestId });
+    res.locals.log = log;
     const start = process.hrtime.bigint();
     res.once('finish', () => {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
       observe({ method: req.method, route, status: res.statusCode }, seconds);
-      logger.info({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
+      log.info({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
     });
     next();
   };
@@ -66,7 +75,7 @@ function errorHandler(logger: Logger): ErrorRequestHandler {
       res.status(status).json({ error: 'invalid_request', error_description: 'the request could not be processed' });
       return;
     }
-    logger.error({ err: error }, 'unhandled error');
+    ((res.locals.log as Logger | undefined) ?? logger).error({ err: error }, 'unhandled error');
     res.status(500).json({ error: 'server_error', error_description: 'internal error' });
   };
 }
