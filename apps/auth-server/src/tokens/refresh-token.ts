@@ -1,10 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { randomBase64url } from './random.js';
 
 const FAMILY_ID = /^[A-Za-z0-9_-]{22}$/;
 const SECRET = /^[A-Za-z0-9_-]{43}$/;
 
 /** A new rotation family id: 128 bits, base64url. */
-export const newFamilyId = () => randomBytes(16).toString('base64url');
+export const newFamilyId = () => randomBase64url(16);
 
 /** How a refresh token is kept at rest: its SHA-256, base64url. */
 export const hashRefreshToken = (token: string) => createHash('sha256').update(token).digest('base64url');
@@ -14,7 +15,7 @@ export const hashRefreshToken = (token: string) => createHash('sha256').update(t
  * store find the family (and its hash tag) without a second lookup; only the hash is stored.
  */
 export function mintRefreshToken(familyId: string): { token: string; hash: string } {
-  const token = `${familyId}.${randomBytes(32).toString('base64url')}`;
+  const token = `${familyId}.${randomBase64url(32)}`;
   return { token, hash: hashRefreshToken(token) };
 }
 
