@@ -49,12 +49,11 @@ const noStore: express.RequestHandler = (_req, res, next) => {
 function registerPublic(app: Express, deps: AppDeps): void {
   const form = [express.urlencoded({ extended: false, limit: BODY_LIMIT, parameterLimit: 50 }), express.json({ limit: BODY_LIMIT })];
   const limits = rateLimits(deps);
-  for (const path of ['/token', '/token/refresh', '/revoke']) app.post(path, noStore, ...form, ...limits);
   app.get('/.well-known/oauth-authorization-server', metadataEndpoint(deps));
   app.get('/.well-known/jwks.json', jwksEndpoint(deps));
-  app.post('/token', noStore, ...form, tokenEndpoint(deps));
-  app.post('/token/refresh', noStore, ...form, tokenRefreshEndpoint(deps));
-  app.post('/revoke', noStore, ...form, revokeEndpoint(deps));
+  app.post('/token', noStore, ...form, ...limits, tokenEndpoint(deps));
+  app.post('/token/refresh', noStore, ...form, ...limits, tokenRefreshEndpoint(deps));
+  app.post('/revoke', noStore, ...form, ...limits, revokeEndpoint(deps));
   app.post('/introspect', noStore, ...form, introspectEndpoint(deps));
   app.get('/healthz', healthEndpoint);
   app.get('/readyz', readinessEndpoint(deps));

@@ -16,6 +16,10 @@ export interface AppDeps {
   clock: Clock;
 }
 
+/** The deps with the request's logger (its lines carry the request id), for work done on behalf of one request. */
+export const withRequestLogger = (deps: AppDeps, res: { locals: Record<string, unknown> }): AppDeps =>
+  res.locals.log ? { ...deps, logger: res.locals.log as Logger } : deps;
+
 export const refreshPolicy = (config: Config): RefreshPolicy => ({
   idleTtl: config.refreshTokenTtl * 1000,
   maxAge: config.refreshFamilyMaxAge * 1000,

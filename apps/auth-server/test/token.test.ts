@@ -112,7 +112,7 @@ describe.each(STORE_KINDS)('POST /token on the %s store', (kind) => {
     expect(current.status).toBe(400);
     expect(current.body.error).toBe('invalid_grant');
     const warning = h.logs.lines.find((l) => l.event === 'refresh_token_reuse');
-    expect(warning).toMatchObject({ level: 40, client_id: client.client_id, family_id: first.body.refresh_token.split('.')[0] });
+    expect(warning).toMatchObject({ level: 40, client_id: client.client_id, family_id: first.body.refresh_token.split('.')[0], req_id: expect.any(String) });
     const all = h.logs.raw.join('\n');
     expect(all).not.toContain(first.body.refresh_token);
     expect(all).not.toContain(client.client_secret);

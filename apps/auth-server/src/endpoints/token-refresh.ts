@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import type { AppDeps } from '../deps.js';
+import { withRequestLogger, type AppDeps } from '../deps.js';
 import { refreshTokenGrant } from '../grants/refresh-token.js';
 import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
 import { readParams } from '../http/params.js';
@@ -16,6 +16,6 @@ export function tokenRefreshEndpoint(deps: AppDeps): RequestHandler {
     const client = credentials
       ? await authenticateClient(deps.clients, credentials, () => deps.metrics.clientAuthFailures.inc())
       : undefined;
-    res.json(await refreshTokenGrant(deps, client, params));
+    res.json(await refreshTokenGrant(withRequestLogger(deps, res), client, params));
   };
 }

@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { invalidRequest, unsupportedGrantType } from '../errors.js';
-import type { AppDeps } from '../deps.js';
+import { withRequestLogger, type AppDeps } from '../deps.js';
 import { clientCredentialsGrant } from '../grants/client-credentials.js';
 import { refreshTokenGrant } from '../grants/refresh-token.js';
 import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
@@ -24,6 +24,6 @@ export function tokenEndpoint(deps: AppDeps): RequestHandler {
     if (!isGrantType(grantType)) throw unsupportedGrantType(`grant_type ${JSON.stringify(grantType.slice(0, 64))} is not supported`);
     const credentials = readClientCredentials(req, params);
     const client = await authenticateClient(deps.clients, credentials, () => deps.metrics.clientAuthFailures.inc());
-    res.json(await GRANTS[grantType](deps, client, params));
+    res.json(await GRANTS[grantType](withRequestLogger(deps, res), client, params));
   };
 }

@@ -12,16 +12,23 @@ export interface ClientCredentials {
 
 const formDecode = (value: string) => decodeURIComponent(value.replace(/\+/g, ' '));
 
-function readBasic(header: string): { clientId: string; secret: string } {
-  const match = /^Basic ([A-Za-z0-9+/]+={0,2})$/i.exec(header.trim());
+/** The credentials of an `Authorization: Basic` header (RFC 6749 §2.3.1 form-decoded), or undefined when malformed. */
+export function parseBasicCredentials(header: string): { clientId: string; secret: string } | undefined {
+  const match = /^\s*Basic ([A-Za-z0-9+/]+={0,2})\s*$/i.exec(header);
   const decoded = match ? Buffer.from(match[1]!, 'base64').toString('utf8') : '';
   const colon = decoded.indexOf(':');
-  if (colon < 1) throw invalidClient('malformed Basic credentials', true);
+  if (colon < 1) return undefined;
   try {
     return { clientId: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
   } catch {
-    throw invalidClient('malformed Basic credentials', true);
+    return undefined;
   }
+}
+
+function readBasic(header: string): { clientId: string; secret: string } {
+  const credentials = parseBasicCredentials(header);
+  if (!credentials) throw invalidClient('malformed Basic credentials', true);
+  return credentials;
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Request, RequestHandler } from 'express';
 import { MemoryStore, ipKeyGenerator, rateLimit, type Options, type Store as LimitStore } from 'express-rate-limit';
 import { RedisStore as RedisLimitStore, type RedisReply } from 'rate-limit-redis';
 import type { AppDeps } from '../deps.js';
+import { parseBasicCredentials } from './client-authentication.js';
 import { OAuthError, StoreUnavailableError } from '../errors.js';
 import { RedisStore, type RedisConnection } from '../store/redis-store.js';
 
@@ -13,23 +14,10 @@ const FAILURE_POLICY = 'auth-failures';
 /** The 429 body: RFC 6749 §5.2 shape with the server's own code `rate_limited`. */
 const rateLimited = (description: string, headers: Record<string, string> = {}) => new OAuthError('rate_limited', 429, description, headers);
 
-const BASIC = /^\s*Basic ([A-Za-z0-9+/]+={0,2})\s*$/i;
-
 /** The client id a request claims (Basic or the body's client_id), unverified; undefined when it names none. */
 export function presentedClientId(req: Request): string | undefined {
-  const match = BASIC.exec(req.headers.authorization ?? '');
-  if (match) {
-    const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    if (colon > 0) {
-      try {
-        return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' ')).slice(0, 256);
-      } catch {
-        return undefined;
-      }
-    }
-    return undefined;
-  }
+  const header = req.headers.authorization;
+  if (header && /^\s*basic /i.test(header)) return parseBasicCredentials(header)?.clientId.slice(0, 256);
   const body: unknown = req.body;
   const id = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).client_id : undefined;
   return typeof id === 'string' && id !== '' ? id.slice(0, 256) : undefined;
