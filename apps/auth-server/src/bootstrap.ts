@@ -27,6 +27,7 @@ export async function buildDeps(config: Config, options: BuildOptions): Promise<
     alg: config.signingAlg,
     accessTokenTtl: config.accessTokenTtl,
     jwksMaxAge: config.jwksMaxAge,
+    retirementMargin: config.keyRetirementMargin,
     clock,
   });
   await keys.init();
@@ -46,29 +47,42 @@ export async function ensureAdminClient(deps: AppDeps): Promise<{ clientId: stri
   return { clientId, secret, generated };
 }
 
+/** How long one instance holds the right to make a scheduled rotation. */
+const ROTATION_LEASE_MS = 60_000;
+
 /**
- * Polls the store so this instance picks up key changes made elsewhere (within `intervalMs`),
- * and makes the scheduled rotation when KEY_ROTATION_INTERVAL is due (one instance wins the lease).
+ * Polls the store every `intervalMs` so this instance signs with a key changed elsewhere within that time,
+ * and makes the scheduled rotation when KEY_ROTATION_INTERVAL is due. Exactly one rotation per period across
+ * instances: the instance holding the lease named after the due key rotates, and the rotation re-checks the
+ * schedule on the keyset it compare-and-sets, so a late or stale instance finds nothing due.
+ * @returns a function that stops the polling
  */
 export function startKeyMaintenance(deps: AppDeps, intervalMs = 2000): () => void {
-  const instance = randomBytes(8).toString('hex');
+  const holder = randomBytes(8).toString('hex');
+  const every = deps.config.keyRotationInterval;
   let running = false;
+  let failing = false;
   const tick = async () => {
     if (running) return;
     running = true;
     try {
+      const before = deps.keys.signer().kid;
       await deps.keys.refresh();
-      const every = deps.config.keyRotationInterval * 1000;
-      const active = deps.keys.list().find((k) => k.state === 'active');
-      if (every > 0 && active?.activated_at && Date.parse(active.activated_at) + every <= deps.clock()) {
-        if (await deps.store.acquireLease(`rotation:${active.kid}`, instance, 60_000)) {
-          await deps.keys.rotate(false);
-          deps.metrics.keyRotations.inc({ reason: 'scheduled' });
-          deps.logger.warn({ event: 'signing_key_rotated', scheduled: true, retired: active.kid }, 'scheduled signing key rotation');
-        }
+      const due = every > 0 ? deps.keys.rotationDue(every) : undefined;
+      if (due && (await deps.store.acquireLease(`key-rotation:${due}`, holder, ROTATION_LEASE_MS)) && (await deps.keys.rotateIfDue(every))) {
+        deps.metrics.keyRotations.inc({ reason: 'scheduled' });
+        deps.logger.warn(
+          { event: 'signing_key_rotated', reason: 'scheduled', retired: due, active: deps.keys.signer().kid },
+          'scheduled signing key rotation',
+        );
+      } else if (deps.keys.signer().kid !== before) {
+        deps.logger.info({ event: 'signing_key_changed', active: deps.keys.signer().kid, previous: before }, 'now signing with the active key set elsewhere');
       }
+      if (failing) deps.logger.info({ event: 'key_maintenance_recovered' }, 'key maintenance recovered');
+      failing = false;
     } catch (error) {
-      deps.logger.warn({ err: { message: (error as Error).message } }, 'key maintenance failed; retrying');
+      if (!failing) deps.logger.warn({ event: 'key_maintenance_failed', err: { message: (error as Error).message } }, 'key maintenance failed; retrying');
+      failing = true;
     } finally {
       running = false;
     }

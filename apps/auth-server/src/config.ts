@@ -27,6 +27,8 @@ export interface Config {
   keyRotationInterval: number;
   /** seconds */
   jwksMaxAge: number;
+  /** seconds a retired key stays published beyond the longest access token it signed */
+  keyRetirementMargin: number;
   adminClientId: string | undefined;
   adminClientSecret: string | undefined;
   adminPort: number | undefined;
@@ -101,6 +103,7 @@ const schema = z.object({
   KEY_ENCRYPTION_SECRET: z.string().min(32, 'a secret of at least 32 characters').optional(),
   KEY_ROTATION_INTERVAL: duration().default(0),
   JWKS_MAX_AGE: duration(0).default(300),
+  KEY_RETIREMENT_MARGIN: duration(5).default(60),
   ADMIN_CLIENT_ID: z.string().regex(/^[\w.-]{1,128}$/, 'letters, digits and _ . - (at most 128)').optional(),
   ADMIN_CLIENT_SECRET: z.string().min(32, 'a secret of at least 32 characters').max(512).optional(),
   ADMIN_PORT: port.optional(),
@@ -158,6 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keyEncryptionSecret: e.KEY_ENCRYPTION_SECRET,
     keyRotationInterval: e.KEY_ROTATION_INTERVAL,
     jwksMaxAge: e.JWKS_MAX_AGE,
+    keyRetirementMargin: e.KEY_RETIREMENT_MARGIN,
     adminClientId: e.ADMIN_CLIENT_ID,
     adminClientSecret: e.ADMIN_CLIENT_SECRET,
     adminPort: e.ADMIN_PORT,

@@ -2,33 +2,41 @@ import { Router } from 'express';
 import { invalidRequest } from '../errors.js';
 import type { AppDeps } from '../deps.js';
 
+const KID = /^[A-Za-z0-9_-]{1,128}$/;
+
 /** The admin API for signing keys (SPEC §5): list, rotate, emergency revoke. */
 export function adminKeysRouter(deps: AppDeps): Router {
   const router = Router();
 
-  router.get('/admin/keys', (_req, res) => {
+  router.get('/admin/keys', async (_req, res) => {
+    await deps.keys.refresh();
     res.json({ keys: deps.keys.list() });
   });
 
   router.post('/admin/keys/rotate', async (req, res) => {
-    const force: unknown = (req.body as { force?: unknown } | undefined)?.force ?? false;
+    const body: unknown = req.body ?? {};
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidRequest('the body must be a JSON object');
+    const force: unknown = (body as { force?: unknown }).force ?? false;
     if (typeof force !== 'boolean') throw invalidRequest('force must be a boolean');
     const keys = await deps.keys.rotate(force);
+    const retired = keys.filter((k) => k.state === 'retired').sort((a, b) => (a.retired_at! < b.retired_at! ? -1 : 1)).at(-1)?.kid;
+    const active = keys.find((k) => k.state === 'active');
+    const next = keys.find((k) => k.state === 'next');
     deps.metrics.keyRotations.inc({ reason: force ? 'forced' : 'manual' });
-    deps.logger.warn({ event: 'signing_key_rotated', forced: force, active: keys.find((k) => k.state === 'active')?.kid }, 'signing key rotated');
+    deps.logger.warn(
+      { event: 'signing_key_rotated', reason: force ? 'forced' : 'manual', by: res.locals.token?.client_id, retired, active: active?.kid, active_alg: active?.alg, next_alg: next?.alg },
+      'signing key rotated',
+    );
     res.json({ keys });
   });
 
   router.delete('/admin/keys/:kid', async (req, res) => {
     const kid = req.params.kid;
-    if (!/^[A-Za-z0-9_-]{1,128}$/.test(kid)) throw invalidRequest('malformed kid');
-    const keys = await deps.keys.revoke(kid);
+    if (!KID.test(kid)) throw invalidRequest('malformed kid');
+    const { revoked, effect, keys } = await deps.keys.revoke(kid);
     deps.metrics.keyRotations.inc({ reason: 'revoked' });
-    deps.logger.warn(
-      { event: 'signing_key_revoked', kid },
-      'signing key removed from the JWKS; tokens it signed fail verification once resource servers refresh their keys',
-    );
-    res.json({ revoked: kid, keys });
+    deps.logger.warn({ event: 'signing_key_revoked', kid, state: revoked.state, by: res.locals.token?.client_id }, `signing key removed from the JWKS. ${effect}`);
+    res.json({ revoked: kid, state: revoked.state, effect, keys });
   });
 
   return router;

@@ -81,6 +81,8 @@ export interface StoredKey {
   retired_at?: number;
   /** ms since epoch at which a retired key leaves the JWKS */
   removed_at?: number;
+  /** seconds: the longest access-token lifetime of any server that signed with this key */
+  token_ttl?: number;
 }
 
 export interface Keyset {

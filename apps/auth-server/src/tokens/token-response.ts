@@ -17,7 +17,7 @@ export async function tokenResponse(
   client: ClientRecord,
   grant: { scope: string; audience: string; refreshToken?: string | undefined },
 ): Promise<TokenResponse> {
-  const ttl = client.access_token_ttl ?? deps.config.accessTokenTtl;
+  const ttl = Math.min(client.access_token_ttl ?? deps.config.accessTokenTtl, deps.config.accessTokenTtl);
   const { token } = await signAccessToken(deps.keys, {
     issuer: deps.config.issuer,
     clientId: client.client_id,
