@@ -5,7 +5,8 @@ import { invalidRequest, notFound } from '../errors.js';
 import type { AppDeps } from '../deps.js';
 import { isScopeToken } from '../tokens/scope.js';
 
-const newClientSchema = (maxTtl: number) =>
+/** The body of POST /admin/clients (also what `cli clients create` validates); `maxTtl` is ACCESS_TOKEN_TTL. */
+export const newClientSchema = (maxTtl: number) =>
   z.strictObject({
     name: z.string().trim().min(1).max(200),
     scopes: z.array(z.string().max(128).refine(isScopeToken, 'a scope token (RFC 6749 §3.3)')).min(1).max(100),

@@ -8,6 +8,9 @@ import type { Clock, Store } from './store.js';
 export async function createStore(config: Config, clock: Clock = Date.now, logger?: Logger): Promise<Store> {
   if (!config.redisUrl && !config.redisClusterNodes) return new MemoryStore(clock);
   const redis = connectRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, commandTimeout: config.redisCommandTimeout, logger });
-  await redis.connect();
+  await redis.connect().catch((error: unknown) => {
+    redis.disconnect();
+    throw error;
+  });
   return new RedisStore(redis, config.redisPrefix, clock);
 }
