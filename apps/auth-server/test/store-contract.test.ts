@@ -75,6 +75,15 @@ describe.each(STORE_KINDS)('store contract: %s', (kind) => {
     expect(await t.store.findRefreshToken(id, next.hash, policy)).toBeUndefined();
   });
 
+  it('detects reuse of any token of a family, however many rotations ago it was spent', async () => {
+    const { id, first } = await family();
+    const spent = [first];
+    for (let i = 0; i < 4; i++) spent.push((await rotate(id, spent.at(-1)!.hash)).next);
+    for (const token of spent.slice(0, -1)) expect(await t.store.findRefreshToken(id, token.hash, policy)).toMatchObject({ state: 'spent' });
+    expect((await rotate(id, spent[1]!.hash)).result.status).toBe('reused');
+    expect(await t.store.findRefreshToken(id, spent.at(-1)!.hash, policy)).toBeUndefined();
+  });
+
   it('lets exactly one of 50 concurrent rotations of one token win', async () => {
     const { id, first } = await family();
     const results = await Promise.all(Array.from({ length: 50 }, () => rotate(id, first.hash)));
@@ -191,7 +200,8 @@ describe('redis store keys', () => {
       await t.store.rotate({ familyId: id, presentedHash: first.hash, nextHash: next.hash, clientId: 'c1', scope: undefined, policy });
       await t.store.denyAccessToken('jti', clock.ms + 10_000);
       const keys = await t.redis!.keys(`${t.prefix}*`);
-      expect(keys.length).toBeGreaterThanOrEqual(4);
+      // family hash (spent hashes included), client family index, denied jti
+      expect(keys.length).toBeGreaterThanOrEqual(3);
       for (const key of keys) {
         const ttl = await t.redis!.pttl(key);
         expect(ttl, key).toBeGreaterThan(0);

@@ -20,12 +20,26 @@ return 1
 `;
 
 /**
+ * Spent tokens live in the family hash itself, not in a key of their own (a key costs ~200 bytes of
+ * overhead in Redis): field `prev` is the token spent last, and each one spent before it is a field
+ * `x<hash>`. KEYS[2] (`…:spent`, a set) is where older versions kept them; it is still read, expired
+ * and deleted along with the family, so families written by them keep their reuse detection.
+ */
+const SPENT_CHECK = `
+local function isSpent(f, hash)
+  if f[8] == hash then return true end
+  if redis.call('HEXISTS', KEYS[1], 'x' .. hash) == 1 then return true end
+  return redis.call('SISMEMBER', KEYS[2], hash) == 1
+end
+`;
+
+/**
  * KEYS: family, spent.
  * ARGV: presented hash, next hash, client id ('' = unauthenticated), requested scope ('' = keep),
  *       now, idle ttl, max age, grace (all ms).
  * Returns {status, client, scope, aud, created_at, public}.
  */
-export const ROTATE = `
+export const ROTATE = `${SPENT_CHECK}
 local f = redis.call('HMGET', KEYS[1], 'c', 's', 'a', 't0', 'p', 'cur', 'tu', 'prev', 'tr')
 if not f[1] then return {'invalid'} end
 local now, idle, maxAge, grace = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -53,27 +67,30 @@ if isCurrent or inGrace then
     end
   end
   if isCurrent then
-    redis.call('HSET', KEYS[1], 'prev', f[6], 'tr', now, 'cur', ARGV[2], 'tu', now)
+    if f[8] then
+      redis.call('HSET', KEYS[1], 'x' .. f[8], '', 'prev', f[6], 'tr', now, 'cur', ARGV[2], 'tu', now)
+    else
+      redis.call('HSET', KEYS[1], 'prev', f[6], 'tr', now, 'cur', ARGV[2], 'tu', now)
+    end
   else
-    redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'tu', now)
+    redis.call('HSET', KEYS[1], 'x' .. f[6], '', 'cur', ARGV[2], 'tu', now)
   end
-  redis.call('SADD', KEYS[2], f[6])
   local ttl = math.min(idle, created + maxAge - now)
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
   return {'rotated', unpack(family)}
 end
-if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return drop('reused') end
+if isSpent(f, ARGV[1]) then return drop('reused') end
 return {'invalid'}
 `;
 
 /** KEYS: family, spent. ARGV: token hash. Returns {state, client, scope, aud, created_at, public, issued_at} or nil. */
-export const FIND_REFRESH_TOKEN = `
-local f = redis.call('HMGET', KEYS[1], 'c', 's', 'a', 't0', 'p', 'cur', 'tu')
+export const FIND_REFRESH_TOKEN = `${SPENT_CHECK}
+local f = redis.call('HMGET', KEYS[1], 'c', 's', 'a', 't0', 'p', 'cur', 'tu', 'prev')
 if not f[1] then return nil end
 local state
 if ARGV[1] == f[6] then state = 'current'
-elseif redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then state = 'spent'
+elseif isSpent(f, ARGV[1]) then state = 'spent'
 else return nil end
 return {state, f[1], f[2], f[3], f[4], f[5], f[7]}
 `;
