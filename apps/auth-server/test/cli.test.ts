@@ -1,0 +1,149 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { redisUrl } from '../../../test/support/redis.js';
+import { startHarness, type Harness } from './harness.js';
+
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const SECRET = 'test-key-encryption-secret-0123456789abcdef';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], env: Record<string, string>): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...env }, timeout: 15_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('ops CLI against Redis', () => {
+  let h: Harness;
+  let env: Record<string, string>;
+  afterEach(() => h.close());
+
+  const start = async (extra: Record<string, string> = {}) => {
+    h = await startHarness('redis', extra);
+    env = { REDIS_URL: redisUrl(), REDIS_PREFIX: h.testStore.prefix, KEY_ENCRYPTION_SECRET: SECRET, ...extra };
+  };
+
+  it('keys list shows the server\'s keys as a table and as JSON', async () => {
+    await start();
+    const kids = h.deps.keys.list();
+    const table = await cli(['keys', 'list'], env);
+    expect(table.code).toBe(0);
+    const [header, ...rows] = table.stdout.trimEnd().split('\n');
+    expect(header).toMatch(/^KID\s+ALG\s+STATE\s+CREATED\s+ACTIVATED\s+RETIRED\s+LEAVES JWKS$/);
+    expect(rows).toHaveLength(2);
+    for (const k of kids) expect(rows.find((r) => r.startsWith(k.kid))).toMatch(new RegExp(`^${k.kid}\\s+ES256\\s+${k.state}\\s`));
+    const json = await cli(['keys', 'list', '--json'], env);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({ keys: kids.map((k) => JSON.parse(JSON.stringify(k))) });
+  });
+
+  it('keys rotate is refused (exit 1) while the next key is too fresh, succeeds with --force, and the server signs with the new key', async () => {
+    await start({ JWKS_MAX_AGE: '300' });
+    const next = h.deps.keys.list().find((k) => k.state === 'next')!.kid;
+    const refused = await cli(['keys', 'rotate'], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^tessera: the next key \S+ has been published for less than the JWKS max-age \(300s\).*force\.\n$/);
+    const refusedJson = await cli(['keys', 'rotate', '--json'], env);
+    expect(refusedJson.code).toBe(1);
+    expect(JSON.parse(refusedJson.stderr)).toMatchObject({ error: 'conflict' });
+
+    const forced = await cli(['keys', 'rotate', '--force', '--json'], env);
+    expect(forced.code).toBe(0);
+    const keys = JSON.parse(forced.stdout).keys as { kid: string; state: string }[];
+    expect(keys.find((k) => k.state === 'active')!.kid).toBe(next);
+    await h.deps.keys.refresh();
+    expect(h.deps.keys.signer().kid).toBe(next);
+
+    const human = await cli(['keys', 'rotate', '--force'], env);
+    expect(human.stdout).toMatch(/^rotated: \S+ \(ES256\) signs now;.*\n\S+ is retired and leaves the JWKS at \d{4}-/);
+  });
+
+  it('keys revoke removes a kid from the JWKS and says what it means; unknown kid exits 1, no kid exits 2', async () => {
+    await start();
+    const active = h.deps.keys.signer().kid;
+    const res = await cli(['keys', 'revoke', active, '--json'], env);
+    expect(res.code).toBe(0);
+    expect(JSON.parse(res.stdout)).toMatchObject({ revoked: active, state: 'active', effect: expect.stringContaining('fetch new ones') });
+    await h.deps.keys.refresh();
+    expect(JSON.parse(h.deps.keys.jwks()).keys.map((k: { kid: string }) => k.kid)).not.toContain(active);
+    expect((await cli(['keys', 'revoke', active], env)).code).toBe(1);
+    expect((await cli(['keys', 'revoke'], env)).code).toBe(2);
+  });
+
+  it('clients create prints the secret once and the client gets tokens; list and delete work; bad input exits 2', async () => {
+    await start();
+    const created = await cli(['clients', 'create', '--name', 'svc', '--scope', 'collect,read', '--scope', 'write', '--audience', 'collector', '--json'], env);
+    expect(created.code).toBe(0);
+    const client = JSON.parse(created.stdout) as { client_id: string; client_secret: string; scopes: string[]; audiences: string[] };
+    expect(client).toMatchObject({ scopes: ['collect', 'read', 'write'], audiences: ['collector'], client_secret: expect.stringMatching(/^[\w-]{43}$/) });
+    const token = await h.clientCredentials(client, { scope: 'write' });
+    expect(token.status).toBe(200);
+
+    const human = await cli(['clients', 'create', '--name', 'other', '--scope', 'read', '--audience', 'reports'], env);
+    expect(human.stdout).toMatch(/^client_id:\s+\S+\nclient_secret:\s+[\w-]{43}\s+\(shown once/);
+
+    const list = await cli(['clients', 'list'], env);
+    expect(list.stdout).toMatch(/^CLIENT_ID\s+NAME\s+SCOPES/);
+    expect(list.stdout).toContain(client.client_id);
+    expect(list.stdout).not.toContain(client.client_secret);
+    const listed = JSON.parse((await cli(['clients', 'list', '--json'], env)).stdout).clients as { client_id: string }[];
+    expect(listed.map((c) => c.client_id)).toContain(client.client_id);
+    expect(JSON.stringify(listed)).not.toContain('secret_hash');
+
+    expect((await cli(['clients', 'delete', client.client_id], env)).code).toBe(0);
+    expect(await h.deps.clients.get(client.client_id)).toBeUndefined();
+    const again = await cli(['clients', 'delete', client.client_id], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toBe(`tessera: no such client: ${client.client_id}\n`);
+
+    const missing = await cli(['clients', 'create', '--name', 'x', '--audience', 'a'], env);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/^tessera: --scope: /);
+    const badTtl = await cli(['clients', 'create', '--name', 'x', '--scope', 'a', '--audience', 'a', '--access-token-ttl', '1d'], env);
+    expect(badTtl.code).toBe(2);
+    expect(badTtl.stderr).toMatch(/--access-token-ttl: at most ACCESS_TOKEN_TTL/);
+  });
+});
+
+describe('ops CLI usage', () => {
+  it('prints --help for every command and exits 0', async () => {
+    for (const args of [['--help'], ['keys', '--help'], ['keys', 'list', '--help'], ['keys', 'rotate', '-h'], ['keys', 'revoke', '--help'], ['clients', '--help'], ['clients', 'create', '--help'], ['clients', 'list', '--help'], ['clients', 'delete', '--help']]) {
+      const res = await cli(args, {});
+      expect(res.code, args.join(' ')).toBe(0);
+      expect(res.stdout, args.join(' ')).toMatch(/^Usage: npm run cli -- /);
+    }
+  });
+
+  it('exits 2 with a reason for usage errors, the embedded store and a missing KEY_ENCRYPTION_SECRET', async () => {
+    const cases: [string[], Record<string, string>, RegExp][] = [
+      [[], {}, /^Usage:/],
+      [['nope'], {}, /unknown command "nope"/],
+      [['keys', 'spin'], {}, /unknown command "keys spin"/],
+      [['keys', 'rotate', '--frobnicate'], {}, /Unknown option '--frobnicate'/],
+      [['keys', 'list'], { KEY_ENCRYPTION_SECRET: SECRET }, /REDIS_URL is not set: the server is using its embedded in-memory store/],
+      [['clients', 'list'], {}, /embedded in-memory store/],
+      [['keys', 'list'], { REDIS_URL: 'redis://127.0.0.1:6379' }, /^tessera: KEY_ENCRYPTION_SECRET: required/],
+      [['keys', 'list'], { REDIS_URL: 'http://x', KEY_ENCRYPTION_SECRET: SECRET }, /^tessera: REDIS_URL: invalid value/],
+    ];
+    for (const [args, env, stderr] of cases) {
+      const res = await cli(args, env);
+      expect(res.code, args.join(' ')).toBe(2);
+      expect(res.stderr, args.join(' ')).toMatch(stderr);
+      expect(res.stdout).toBe('');
+    }
+  });
+
+  it('exits 1 when Redis cannot be reached', async () => {
+    const res = await cli(['clients', 'list'], { REDIS_URL: 'redis://127.0.0.1:1' });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/^tessera: cannot connect to Redis/);
+  });
+});
