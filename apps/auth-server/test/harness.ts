@@ -69,10 +69,8 @@ export interface Harness {
 
 export const ISSUER = 'http://auth.test';
 
-/** A real auth server app on the chosen store, driven through supertest. */
-export async function startHarness(kind: StoreKind, env: Record<string, string> = {}): Promise<Harness> {
-  const clock = new TestClock();
-  const testStore = await openStore(kind, clock);
+/** The auth server's deps on a test store, with fixed secrets, debug logs captured and the bootstrap admin client. */
+export async function buildTestDeps(testStore: TestStore, clock: TestClock, env: Record<string, string> = {}) {
   const config = loadConfig({
     ISSUER,
     KEY_ENCRYPTION_SECRET: 'test-key-encryption-secret-0123456789abcdef',
@@ -83,6 +81,14 @@ export async function startHarness(kind: StoreKind, env: Record<string, string> 
   const logs = new LogCapture();
   const deps = await buildDeps(config, { logger: pino({ level: 'debug' }, logs.stream), store: testStore.store, clock: clock.now });
   const admin = await ensureAdminClient(deps);
+  return { deps, admin, logs };
+}
+
+/** A real auth server app on the chosen store, driven through supertest. */
+export async function startHarness(kind: StoreKind, env: Record<string, string> = {}): Promise<Harness> {
+  const clock = new TestClock();
+  const testStore = await openStore(kind, clock);
+  const { deps, admin, logs } = await buildTestDeps(testStore, clock, { ISSUER, ...env });
   const app = createApp(deps).public;
   const http = supertest(app);
 

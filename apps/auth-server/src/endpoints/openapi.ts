@@ -213,17 +213,10 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
         Introspection: {
           type: 'object',
           required: ['active'],
+          allOf: [ref('AccessTokenClaims')],
           properties: {
             active: { type: 'boolean' },
             token_type: { type: 'string', enum: ['access_token', 'refresh_token'] },
-            iss: { type: 'string' },
-            sub: { type: 'string' },
-            aud: { type: 'string' },
-            exp: { type: 'integer' },
-            iat: { type: 'integer' },
-            jti: { type: 'string' },
-            client_id: { type: 'string' },
-            scope: { type: 'string' },
           },
         },
         NewClient: {

@@ -1,11 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
 import { createApp } from '../../../../apps/auth-server/src/app.js';
-import { buildDeps, ensureAdminClient } from '../../../../apps/auth-server/src/bootstrap.js';
-import { loadConfig } from '../../../../apps/auth-server/src/config.js';
 import type { AppDeps } from '../../../../apps/auth-server/src/deps.js';
-import { LogCapture, openStore, TestClock, type TestStore } from '../../../../apps/auth-server/test/harness.js';
+import { buildTestDeps, LogCapture, openStore, TestClock, type TestStore } from '../../../../apps/auth-server/test/harness.js';
 
 export { TestClock };
 
@@ -32,16 +29,7 @@ export async function startAuthServer(env: Record<string, string> = {}): Promise
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const clock = new TestClock();
   const testStore: TestStore = await openStore('redis', clock);
-  const config = loadConfig({
-    ISSUER: issuer,
-    KEY_ENCRYPTION_SECRET: 'test-key-encryption-secret-0123456789abcdef',
-    ADMIN_CLIENT_ID: 'test-admin',
-    ADMIN_CLIENT_SECRET: 'test-admin-secret-0123456789abcdef-0123456789',
-    ...env,
-  });
-  const logs = new LogCapture();
-  const deps = await buildDeps(config, { logger: pino({ level: 'debug' }, logs.stream), store: testStore.store, clock: clock.now });
-  const admin = await ensureAdminClient(deps);
+  const { deps, admin, logs } = await buildTestDeps(testStore, clock, { ISSUER: issuer, ...env });
   server.on('request', createApp(deps).public);
 
   const basic = (id: string, secret: string) => `Basic ${btoa(`${id}:${secret}`)}`;
