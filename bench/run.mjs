@@ -13,7 +13,9 @@
 //   BENCH_LOG_LEVEL      LOG_LEVEL of Tessera's servers (info, the production default: access log on)
 //   BENCH_ONLY           comma list of scenario ids to run (e.g. tessera-cc,oidc-cc), for profiling
 //   BENCH_PROF           comma list of auth,collector: run them with --cpu-prof into bench/results/prof
-//   BENCH_HEAP_PROF      with BENCH_PROF: --heap-prof (sampled allocations) instead of --cpu-prof
+//   BENCH_HEAP_PROF      with BENCH_PROF: --heap-prof (live sampled allocations at exit) instead of --cpu-prof
+//   BENCH_ALLOC_PROF     with BENCH_PROF: every allocation, collected ones included (bench/alloc-prof.mjs);
+//                        read with node bench/heap-top.mjs
 //   WORKERS              passed through to the auth server (multi-process mode, when it supports it)
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -59,12 +61,14 @@ function freePort() {
 function start(name, args, extraEnv, { profile = false } = {}) {
   const nodeArgs = !profile
     ? []
-    : env.BENCH_HEAP_PROF
+    : env.BENCH_ALLOC_PROF
+      ? ['--import', join(here, 'alloc-prof.mjs')]
+      : env.BENCH_HEAP_PROF
       ? ['--heap-prof', `--heap-prof-dir=${join(here, 'results/prof')}`, `--heap-prof-name=${name}-${Date.now()}.heapprofile`]
       : ['--cpu-prof', `--cpu-prof-dir=${join(here, 'results/prof')}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`];
   const child = spawn(args[0] === 'node' ? process.execPath : args[0], [...(args[0] === 'node' ? nodeArgs : []), ...args.slice(1)], {
     cwd: root,
-    env: { ...env, ...extraEnv },
+    env: { ...env, ...(profile ? { ALLOC_PROF_FILE: join(here, 'results/prof', `${name}-${Date.now()}.alloc.heapprofile`) } : {}), ...extraEnv },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
