@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { exportSPKI, SignJWT } from 'jose';
+import { exportSPKI, SignJWT, type CryptoKey } from 'jose';
 import { b64url, makeKey, type TestIssuer } from './issuer.js';
 
 export interface BadToken {
