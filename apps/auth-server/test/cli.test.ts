@@ -66,6 +66,20 @@ describe('ops CLI against Redis', () => {
     expect(human.stdout).toMatch(/^rotated: \S+ \(ES256\) signs now;.*\n\S+ is retired and leaves the JWKS at \d{4}-/);
   });
 
+  it('refresh revoke-all revokes every family after confirmation, and leaves clients alone', async () => {
+    await start();
+    const client = await h.createClient();
+    const tokens = [(await h.clientCredentials(client)).body.refresh_token, (await h.clientCredentials(client)).body.refresh_token];
+    const unconfirmed = await cli(['refresh', 'revoke-all'], env);
+    expect(unconfirmed.code).toBe(2);
+    expect((await h.refresh(client, tokens[0])).status).toBe(200);
+    const run = await cli(['refresh', 'revoke-all', '--yes', '--json'], env);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual({ revoked_families: 2 });
+    expect((await h.refresh(client, tokens[1])).body.error).toBe('invalid_grant');
+    expect((await h.clientCredentials(client)).status).toBe(200);
+  });
+
   it('keys revoke removes a kid from the JWKS and says what it means; unknown kid exits 1, no kid exits 2', async () => {
     await start();
     const active = h.deps.keys.signer().kid;

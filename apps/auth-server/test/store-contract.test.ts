@@ -167,6 +167,18 @@ describe.each(STORE_KINDS)('store contract: %s', (kind) => {
     expect((await rotate(c.id, c.first.hash)).result.status).toBe('invalid');
   });
 
+  it('revokes every family of every client at once, and keeps the clients', async () => {
+    await t.store.putClient(client('c1', clock.ms));
+    const families = [await family(), await family(), await family({ client_id: 'c2' })];
+    const { next } = await rotate(families[0]!.id, families[0]!.first.hash);
+    expect(await t.store.revokeAllFamilies()).toBe(3);
+    for (const f of families) expect((await rotate(f.id, f.first.hash, { clientId: f.fam.client_id })).result.status).toBe('invalid');
+    expect((await rotate(families[0]!.id, next.hash)).result.status).toBe('invalid');
+    expect(await t.store.getClient('c1')).toBeDefined();
+    const fresh = await family();
+    expect((await rotate(fresh.id, fresh.first.hash)).result.status).toBe('rotated');
+  });
+
   it('denies an access token jti until it expires', async () => {
     await t.store.denyAccessToken('jti-1', clock.ms + 30_000);
     expect(await t.store.isAccessTokenDenied('jti-1')).toBe(true);

@@ -149,6 +149,22 @@ const COMMANDS: Record<string, Record<string, Command>> = {
       },
     },
   },
+  refresh: {
+    'revoke-all': {
+      summary: 'revoke every refresh token of every client (after restoring Redis from a snapshot)',
+      usage: 'refresh revoke-all --yes [--json]',
+      details:
+        'A restored snapshot brings spent refresh tokens and revoked families back to life; this revokes them all.\nClients then get new tokens with client_credentials. Clients and signing keys are not touched. --yes confirms.',
+      options: { yes: { type: 'boolean' } },
+      args: [],
+      needsKeyEncryption: false,
+      async run({ store, values, json, out }) {
+        if (values.yes !== true) throw new UsageError('refresh revoke-all revokes every refresh token: add --yes to confirm');
+        const revoked = await store.revokeAllFamilies();
+        out(json ? JSON.stringify({ revoked_families: revoked }, null, 2) + '\n' : `revoked ${revoked} refresh token families; clients must use client_credentials again.\n`);
+      },
+    },
+  },
   clients: {
     create: {
       summary: 'register a client; prints its secret once',

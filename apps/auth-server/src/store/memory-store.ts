@@ -132,6 +132,13 @@ export class MemoryStore implements Store {
     return true;
   }
 
+  async revokeAllFamilies(): Promise<number> {
+    const count = this.#families.size;
+    this.#families.clear();
+    this.#clientFamilies.clear();
+    return count;
+  }
+
   async denyAccessToken(jti: string, expiresAt: number): Promise<void> {
     if (expiresAt > this.clock()) this.#denied.set(jti, expiresAt);
   }

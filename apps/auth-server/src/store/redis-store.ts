@@ -204,6 +204,25 @@ export class RedisStore implements Store {
     return this.#run(async () => (await this.redis.del(this.#family(familyId), this.#spent(familyId))) > 0);
   }
 
+  revokeAllFamilies(): Promise<number> {
+    return this.#run(async () => {
+      const nodes: Redis[] = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis as Redis];
+      let revoked = 0;
+      for (const node of nodes) {
+        for (const pattern of [`${this.prefix}family:*`, `${this.prefix}client-families:*`]) {
+          let cursor = '0';
+          do {
+            const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+            cursor = next;
+            await Promise.all(keys.map((key) => node.unlink(key)));
+            if (pattern.endsWith('family:*')) revoked += keys.filter((key) => !key.endsWith(':spent')).length;
+          } while (cursor !== '0');
+        }
+      }
+      return revoked;
+    });
+  }
+
   denyAccessToken(jti: string, expiresAt: number): Promise<void> {
     return this.#run(async () => {
       if (expiresAt > this.clock()) await this.redis.set(this.#denied(jti), '1', 'PXAT', expiresAt);

@@ -117,6 +117,11 @@ export interface Store {
   findRefreshToken(familyId: string, tokenHash: string, policy: RefreshPolicy): Promise<RefreshTokenState>;
   /** Revokes a whole family; false when it did not exist. */
   revokeFamily(familyId: string): Promise<boolean>;
+  /**
+   * Revokes every refresh-token family of every client (after a restore from a snapshot); the number revoked.
+   * Walks the whole keyspace: an ops command, never on a request path.
+   */
+  revokeAllFamilies(): Promise<number>;
 
   /** Denies an access token's jti until `expiresAt` (ms since epoch). */
   denyAccessToken(jti: string, expiresAt: number): Promise<void>;
