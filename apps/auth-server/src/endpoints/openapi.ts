@@ -128,7 +128,15 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
         delete: admin({
           summary: 'Emergency revoke: the key leaves the JWKS at once (an active key is rotated out first)',
           parameters: [idParam('kid')],
-          responses: { '200': { description: 'revoked', content: json({ type: 'object', properties: { revoked: { type: 'string' }, keys: { type: 'array', items: ref('SigningKey') } } }) }, '404': oauthError('no such key') },
+          responses: { '200': { description: 'revoked', content: json({
+              type: 'object',
+              properties: {
+                revoked: { type: 'string' },
+                state: { type: 'string', enum: ['next', 'active', 'retired'], description: 'the state the key had' },
+                effect: { type: 'string', description: 'what the revocation means for tokens already issued' },
+                keys: { type: 'array', items: ref('SigningKey') },
+              },
+            }) }, '404': oauthError('no such key') },
         }),
       },
       '/healthz': { get: { tags: ['operations'], summary: 'Liveness', responses: { '200': { description: 'alive', content: json({ type: 'object', properties: { status: { const: 'ok' } } }) } } } },
