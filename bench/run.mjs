@@ -8,7 +8,7 @@
 //                        PATH (isolated memory numbers), else redis://127.0.0.1:6379
 //   BENCH_CONNECTIONS    connections per run (32)
 //   BENCH_WARMUP         warm-up seconds per scenario, not measured (2)
-//   BENCH_DURATION       measured seconds per scenario (8)
+//   BENCH_DURATION       measured seconds per scenario (8), split over BENCH_ROUNDS interleaved rounds (4)
 //   BENCH_FAMILIES       families created for the Redis memory measurement (5000)
 //   BENCH_LOG_LEVEL      LOG_LEVEL of Tessera's servers (info, the production default: access log on)
 //   BENCH_ONLY           comma list of scenario ids to run (e.g. tessera-cc,oidc-cc), for profiling
@@ -16,7 +16,8 @@
 //   BENCH_HEAP_PROF      with BENCH_PROF: --heap-prof (live sampled allocations at exit) instead of --cpu-prof
 //   BENCH_ALLOC_PROF     with BENCH_PROF: every allocation, collected ones included (bench/alloc-prof.mjs);
 //                        read with node bench/heap-top.mjs
-//   WORKERS              passed through to the auth server (multi-process mode, when it supports it)
+//   WORKERS              passed through to the auth server (multi-process mode, when main.ts runs cluster.ts)
+//   BENCH_AUTH_ENTRY     script to start the auth server with (default apps/auth-server/dist/main.js)
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -258,22 +259,60 @@ function summarize(id, label, result) {
   };
 }
 
+const ROUNDS = Math.max(1, Number(env.BENCH_ROUNDS ?? 4));
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
 /**
- * Warm-up run (discarded), then the measured run with the same options. `pids` are the server's processes
- * (and Redis): their CPU time over the measured run, per request, is a figure the load generator sharing
- * this machine's cores cannot skew much.
+ * Warms every scenario up (discarded), then measures them interleaved: BENCH_ROUNDS rounds, each running
+ * every scenario for DURATION / ROUNDS seconds, so a burst of other load on this machine hits all of them
+ * alike instead of skewing one ratio. Per scenario: median req/s, p50 and p99 of the rounds, summed
+ * non-2xx and errors, and the CPU time of its server processes (and private Redis) per request.
  */
-async function measure(id, label, opts, pids = []) {
-  log(`${id}: warm-up ${WARMUP}s, then ${DURATION}s at ${CONNECTIONS} connections`);
-  if (WARMUP > 0) await cannon({ ...opts, duration: WARMUP });
-  const cpuBefore = pids.map(cpuSeconds);
-  const result = summarize(id, label, await cannon({ ...opts, duration: DURATION }));
-  result.cpuUsPerRequest = pids.map((pid, i) => Math.round(((cpuSeconds(pid) - cpuBefore[i]) * 1e6) / Math.max(1, result.total)));
-  log(
-    `${id}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}, ` +
-      `CPU µs/req ${result.cpuUsPerRequest.join(' + ')}`,
-  );
-  return result;
+async function measureAll(scenarios) {
+  for (const sc of scenarios) {
+    log(`${sc.id}: warm-up ${WARMUP}s`);
+    if (WARMUP > 0) await cannon({ ...sc.opts, duration: WARMUP });
+  }
+  const rounds = new Map(scenarios.map((sc) => [sc.id, []]));
+  const roundSeconds = Math.max(1, Math.round(DURATION / ROUNDS));
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const sc of scenarios) {
+      const cpuBefore = sc.pids.map(cpuSeconds);
+      const r = await cannon({ ...sc.opts, duration: roundSeconds });
+      const cpu = sc.pids.map((pid, j) => cpuSeconds(pid) - cpuBefore[j]);
+      rounds.get(sc.id).push({ ...summarize(sc.id, sc.label, r), cpu });
+    }
+    log(`round ${i + 1}/${ROUNDS}: ${scenarios.map((sc) => `${sc.id} ${rounds.get(sc.id).at(-1).rps.toFixed(0)}`).join(', ')}`);
+  }
+  const results = {};
+  for (const sc of scenarios) {
+    const rs = rounds.get(sc.id);
+    const total = rs.reduce((a, r) => a + r.total, 0);
+    const result = {
+      id: sc.id,
+      label: sc.label,
+      rps: median(rs.map((r) => r.rps)),
+      p50: median(rs.map((r) => r.p50)),
+      p99: median(rs.map((r) => r.p99)),
+      p99Max: Math.max(...rs.map((r) => r.p99)),
+      total,
+      non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
+      errors: rs.reduce((a, r) => a + r.errors, 0),
+      timeouts: rs.reduce((a, r) => a + r.timeouts, 0),
+      cpuUsPerRequest: sc.pids.map((_, j) => Math.round((rs.reduce((a, r) => a + r.cpu[j], 0) * 1e6) / Math.max(1, total))),
+      rounds: rs.map(({ rps, p50, p99, non2xx }) => ({ rps, p50, p99, non2xx })),
+    };
+    log(
+      `${sc.id}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms (max ${result.p99Max}), non-2xx ${result.non2xx}, ` +
+        `errors ${result.errors}, CPU µs/req ${result.cpuUsPerRequest.join(' + ')}`,
+    );
+    results[sc.key] = result;
+  }
+  return results;
 }
 
 const formBody = (form) => new URLSearchParams(form).toString();
@@ -296,7 +335,7 @@ async function main() {
 
   const auth = start(
     'auth-server',
-    ['node', 'apps/auth-server/dist/main.js'],
+    ['node', env.BENCH_AUTH_ENTRY ?? 'apps/auth-server/dist/main.js'],
     {
       NODE_ENV: 'production',
       PORT: String(authPort),
@@ -376,21 +415,9 @@ async function main() {
   ]);
   log('all servers ready');
 
-  const results = {};
   const get = (url) => ({ url, method: 'GET', headers: bearerHeaders });
-  if (run('bare')) results.bare = await measure('bare', 'bare express 5 GET /collect (ceiling)', get(`http://${HOST}:${barePort}/collect`), [bare.child.pid]);
-  if (run('collector')) results.collector = await measure('collector', 'Tessera collector GET /collect (guard)', get(`http://${HOST}:${collectorPort}/collect`), [collector.child.pid]);
-  if (run('jwt-bearer')) results.jwtBearer = await measure('jwt-bearer', 'express-oauth2-jwt-bearer GET /collect (strict)', get(`http://${HOST}:${bearerPort}/collect`), [bearer.child.pid]);
-
   const form = { 'content-type': 'application/x-www-form-urlencoded' };
-  if (run('oidc-cc')) {
-    results.oidcCc = await measure('oidc-cc', 'node-oidc-provider /token client_credentials', {
-      url: `http://${HOST}:${oidcPort}/token`,
-      method: 'POST',
-      headers: { ...form, authorization: basic('bench', oidcSecret) },
-      body: formBody({ grant_type: 'client_credentials', scope: SCOPE }),
-    }, [oidc.child.pid]);
-  }
+  const tesseraPids = [auth.child.pid, ...(redisInfo.pid ? [redisInfo.pid] : [])];
 
   // Tessera client_credentials: every response carries a refresh token of a new family; they become the
   // refresh grant's pool.
@@ -404,53 +431,56 @@ async function main() {
     headers: { ...form, authorization: clientAuth },
     body: formBody({ grant_type: 'client_credentials', scope: SCOPE }),
   };
-  const tesseraPids = [auth.child.pid, ...(redisInfo.pid ? [redisInfo.pid] : [])];
-  let rssMax = 0;
-  let stopRss = () => 0;
-  const authRss = () => {
-    stopRss = sampleRss(auth.child.pid);
-  };
-  const authRssDone = () => {
-    rssMax = Math.max(rssMax, stopRss());
-  };
-  if (run('tessera-cc') || run('tessera-refresh')) {
-    authRss();
-    const opts = { ...ccRequest, requests: [{ onResponse: collectRefreshToken }] };
-    if (run('tessera-cc')) results.tesseraCc = await measure('tessera-cc', 'Tessera /token client_credentials (Redis family)', opts, tesseraPids);
-    else await cannon({ ...opts, duration: 2 });
-    authRssDone();
-  }
-
   // Refresh grant: each request spends one pooled token exactly once; its response's new token of the same
   // family goes to the back of the queue (a client rotating its family), so the pool never runs dry.
-  if (run('tessera-refresh')) {
-    log(`refresh pool: ${pool.length} tokens from ${pool.length} families`);
-    let head = 0;
-    let starved = 0;
-    authRss();
-    results.tesseraRefresh = await measure('tessera-refresh', 'Tessera /token refresh_token (rotation)', {
-      url: `http://${HOST}:${authPort}/token`,
-      method: 'POST',
-      headers: { ...form, authorization: clientAuth },
-      requests: [
-        {
-          setupRequest: (req) => {
-            let token = pool[head];
-            if (token === undefined) {
-              starved++;
-              token = 'x';
-            } else {
-              pool[head++] = undefined;
-            }
-            return { ...req, body: formBody({ grant_type: 'refresh_token', refresh_token: token }) };
-          },
-          onResponse: collectRefreshToken,
+  let head = 0;
+  let starved = 0;
+  const refreshRequest = {
+    url: `http://${HOST}:${authPort}/token`,
+    method: 'POST',
+    headers: { ...form, authorization: clientAuth },
+    requests: [
+      {
+        setupRequest: (req) => {
+          let token = pool[head];
+          if (token === undefined) {
+            starved++;
+            token = 'x';
+          } else {
+            pool[head++] = undefined;
+          }
+          return { ...req, body: formBody({ grant_type: 'refresh_token', refresh_token: token }) };
         },
-      ],
-    }, tesseraPids);
-    authRssDone();
-    results.tesseraRefresh.starved = starved;
-  }
+        onResponse: collectRefreshToken,
+      },
+    ],
+  };
+
+  const scenarios = [
+    { id: 'bare', key: 'bare', label: 'bare express 5 GET /collect (ceiling)', opts: get(`http://${HOST}:${barePort}/collect`), pids: [bare.child.pid] },
+    { id: 'collector', key: 'collector', label: 'Tessera collector GET /collect (guard)', opts: get(`http://${HOST}:${collectorPort}/collect`), pids: [collector.child.pid] },
+    { id: 'jwt-bearer', key: 'jwtBearer', label: 'express-oauth2-jwt-bearer GET /collect (strict)', opts: get(`http://${HOST}:${bearerPort}/collect`), pids: [bearer.child.pid] },
+    {
+      id: 'oidc-cc',
+      key: 'oidcCc',
+      label: 'node-oidc-provider /token client_credentials',
+      opts: {
+        url: `http://${HOST}:${oidcPort}/token`,
+        method: 'POST',
+        headers: { ...form, authorization: basic('bench', oidcSecret) },
+        body: formBody({ grant_type: 'client_credentials', scope: SCOPE }),
+      },
+      pids: [oidc.child.pid],
+    },
+    { id: 'tessera-cc', key: 'tesseraCc', label: 'Tessera /token client_credentials (Redis family)', opts: { ...ccRequest, requests: [{ onResponse: collectRefreshToken }] }, pids: tesseraPids },
+    { id: 'tessera-refresh', key: 'tesseraRefresh', label: 'Tessera /token refresh_token (rotation)', opts: refreshRequest, pids: tesseraPids },
+  ].filter((sc) => run(sc.id));
+  if (run('tessera-refresh') && !run('tessera-cc')) await cannon({ ...ccRequest, duration: 1, requests: [{ onResponse: collectRefreshToken }] });
+
+  const stopRss = sampleRss(auth.child.pid);
+  const results = await measureAll(scenarios);
+  const rssMax = stopRss();
+  if (results.tesseraRefresh) results.tesseraRefresh.starved = starved;
 
   // Redis memory per live family: used_memory before/after N new families (all of one client, as in
   // production), then after rotating each once (a live family in steady state has a spent-token set).
@@ -525,7 +555,7 @@ function report({ startedAt, results, familyMemory, rssMax, authHwm, redisInfo }
   const lpad = (s, n) => String(s).padStart(n);
   const lines = [];
   lines.push(`Tessera bench ${startedAt.toISOString()}  node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB`);
-  lines.push(`${CONNECTIONS} connections, ${WARMUP}s warm-up + ${DURATION}s measured per scenario, LOG_LEVEL=${LOG_LEVEL}, Redis ${redisInfo.private ? 'private' : 'shared'}`);
+  lines.push(`${CONNECTIONS} connections, ${WARMUP}s warm-up + ${DURATION}s measured per scenario in ${ROUNDS} interleaved rounds (medians), LOG_LEVEL=${LOG_LEVEL}, Redis ${redisInfo.private ? 'private' : 'shared'}`);
   lines.push('');
   lines.push(`| ${pad('scenario', 48)} | ${lpad('req/s', 7)} | ${lpad('p50 ms', 6)} | ${lpad('p99 ms', 6)} | ${lpad('non-2xx', 7)} | ${lpad('errors', 6)} | ${pad('CPU µs/req (server + redis)', 27)} |`);
   lines.push(`| ${'-'.repeat(48)} | ${'-'.repeat(6)}: | ${'-'.repeat(5)}: | ${'-'.repeat(5)}: | ${'-'.repeat(6)}: | ${'-'.repeat(5)}: | ${'-'.repeat(26)}: |`);
