@@ -415,6 +415,18 @@ async function main() {
   ]);
   log('all servers ready');
 
+  // Sanity: the peers do what the comparison assumes. oidc-provider answers an ES256 at+jwt; both
+  // resource servers refuse a token whose signature was tampered with.
+  const oidcToken = await postForm(`http://${HOST}:${oidcPort}/token`, basic('bench', oidcSecret), { grant_type: 'client_credentials', scope: SCOPE });
+  const oidcHeader = JSON.parse(Buffer.from(oidcToken.access_token.split('.')[0], 'base64url').toString());
+  if (oidcHeader.alg !== 'ES256' || oidcHeader.typ !== 'at+jwt') throw new Error(`oidc-provider issued ${JSON.stringify(oidcHeader)}, not an ES256 at+jwt`);
+  const sig = accessToken.split('.')[2];
+  const tampered = `${accessToken.slice(0, -sig.length)}${sig[0] === 'A' ? 'B' : 'A'}${sig.slice(1)}`;
+  for (const [name, port] of [['collector', collectorPort], ['jwt-bearer', bearerPort]]) {
+    const res = await fetch(`http://${HOST}:${port}/collect`, { headers: { authorization: `Bearer ${tampered}` } });
+    if (res.status !== 401) throw new Error(`${name} answered ${res.status} to a tampered token`);
+  }
+
   const get = (url) => ({ url, method: 'GET', headers: bearerHeaders });
   const form = { 'content-type': 'application/x-www-form-urlencoded' };
   const tesseraPids = [auth.child.pid, ...(redisInfo.pid ? [redisInfo.pid] : [])];
