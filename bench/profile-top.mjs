@@ -36,3 +36,26 @@ console.log('\nself time by frame:');
 for (const [k, us] of [...frames].sort((a, b) => b[1] - a[1]).slice(0, rows)) console.log(`${pct(us)}  ${k}`);
 console.log('\nself time by package:');
 for (const [k, us] of [...packages].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`${pct(us)}  ${k}`);
+
+// Inclusive time of frames whose "function url" matches any BENCH_INCLUSIVE regex (comma-separated).
+if (process.env.BENCH_INCLUSIVE) {
+  const patterns = process.env.BENCH_INCLUSIVE.split(',').map((p) => new RegExp(p));
+  const parent = new Map();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const inclusive = new Map();
+  for (const [id, us] of self) {
+    const seen = new Set();
+    for (let cur = id; cur !== undefined; cur = parent.get(cur)) {
+      const cf = byId.get(cur).callFrame;
+      const label = `${cf.functionName || '(anonymous)'} ${cf.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(apps|packages)\//, '$1/')}:${cf.lineNumber + 1}`;
+      for (const p of patterns) {
+        if (p.test(label) && !seen.has(label)) {
+          seen.add(label);
+          inclusive.set(label, (inclusive.get(label) ?? 0) + us);
+        }
+      }
+    }
+  }
+  console.log('\ninclusive time:');
+  for (const [k, us] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`${pct(us)}  ${k}`);
+}
