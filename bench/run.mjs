@@ -282,9 +282,11 @@ async function measureAll(scenarios) {
   for (let i = 0; i < ROUNDS; i++) {
     for (const sc of scenarios) {
       const cpuBefore = sc.pids.map(cpuSeconds);
+      const genBefore = process.cpuUsage();
       const r = await cannon({ ...sc.opts, duration: roundSeconds });
+      const gen = process.cpuUsage(genBefore);
       const cpu = sc.pids.map((pid, j) => cpuSeconds(pid) - cpuBefore[j]);
-      rounds.get(sc.id).push({ ...summarize(sc.id, sc.label, r), cpu });
+      rounds.get(sc.id).push({ ...summarize(sc.id, sc.label, r), cpu, gen: (gen.user + gen.system) / 1e6 });
     }
     log(`round ${i + 1}/${ROUNDS}: ${scenarios.map((sc) => `${sc.id} ${rounds.get(sc.id).at(-1).rps.toFixed(0)}`).join(', ')}`);
   }
@@ -304,6 +306,7 @@ async function measureAll(scenarios) {
       errors: rs.reduce((a, r) => a + r.errors, 0),
       timeouts: rs.reduce((a, r) => a + r.timeouts, 0),
       cpuUsPerRequest: sc.pids.map((_, j) => Math.round((rs.reduce((a, r) => a + r.cpu[j], 0) * 1e6) / Math.max(1, total))),
+      loadGeneratorCpuUsPerRequest: Math.round((rs.reduce((a, r) => a + r.gen, 0) * 1e6) / Math.max(1, total)),
       rounds: rs.map(({ rps, p50, p99, non2xx }) => ({ rps, p50, p99, non2xx })),
     };
     log(
@@ -610,6 +613,7 @@ function report({ startedAt, results, familyMemory, rssMax, authHwm, redisInfo }
   for (const row of rows) {
     lines.push(`| ${pad(row.label, 48)} | ${lpad(row.rps.toFixed(0), 7)} | ${lpad(row.p50, 6)} | ${lpad(row.p99, 6)} | ${lpad(row.non2xx, 7)} | ${lpad(row.errors + row.timeouts, 6)} | ${lpad(row.cpuUsPerRequest.join(' + '), 27)} |`);
   }
+  lines.push(`load generator (autocannon, in the bench process) CPU µs/req: ${rows.map((row) => `${row.id} ${row.loadGeneratorCpuUsPerRequest}`).join(', ')}`);
   lines.push('');
   lines.push(`| ${pad('target', 44)} | ${lpad('measured', 9)} | ${pad('goal', 9)} | result |`);
   lines.push(`| ${'-'.repeat(44)} | ${'-'.repeat(8)}: | ${'-'.repeat(9)} | ------ |`);
