@@ -150,6 +150,17 @@ export class RemoteKeyset {
   }
 
   /**
+   * The cached JWK with this `kid`, without fetching it (an expired set is still refreshed in the
+   * background, as by {@link RemoteKeyset.getKey}). The verifier's token cache uses it to check that
+   * the key a remembered token was verified with is still the published one.
+   */
+  peekKey(kid: string): JWK | undefined {
+    if (this.#keys === undefined) return undefined;
+    if (Date.now() >= this.#expiresAt) void this.refresh();
+    return this.#keys.get(kid);
+  }
+
+  /**
    * The public JWK with this `kid`, or `undefined` when the issuer does not publish it.
    * @throws {@link KeysetUnavailableError} when no key set has ever been obtained.
    */

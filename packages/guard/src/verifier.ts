@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { decodeProtectedHeader, errors, jwtVerify, type JWK, type ProtectedHeaderParameters } from 'jose';
 import { GuardError, InsufficientScopeError, InvalidTokenError, type KeysetFetchError } from './errors.js';
 import { isHttpUrl, MAX_KID_LENGTH, RemoteKeyset, type KeysetStats } from './keyset.js';
@@ -22,6 +23,9 @@ export type SigningAlgorithm = (typeof SUPPORTED_ALGORITHMS)[number];
 
 /** Default `algorithms`: the algorithms Tessera's auth server may sign with. */
 export const DEFAULT_ALGORITHMS: readonly SigningAlgorithm[] = ['ES256', 'EdDSA', 'RS256', 'PS256'];
+
+/** Default number of verified tokens remembered (see `verifiedCacheSize`). */
+export const DEFAULT_VERIFIED_CACHE_SIZE = 10_000;
 
 /** Default maximum token length in characters (8 KiB). */
 export const DEFAULT_MAX_TOKEN_LENGTH = 8192;
@@ -76,6 +80,13 @@ export interface VerifierOptions {
   fetch?: typeof globalThis.fetch | undefined;
   /** Called once per episode in which the key set cannot be fetched (not per request). */
   onKeysetError?: ((error: KeysetFetchError) => void) | undefined;
+  /**
+   * Most verified tokens remembered, keyed by their SHA-256, each until its `exp` (plus `clockTolerance`)
+   * and only while the key it was verified with is still the published one; the scopes are checked on
+   * every call. A token presented again skips the signature and claim checks it already passed.
+   * Default 10000; 0 turns the cache off.
+   */
+  verifiedCacheSize?: number | undefined;
 }
 
 /** Per-call options of {@link Verifier.verify}. */
@@ -234,7 +245,17 @@ function checkClaims(claims: Record<string, unknown>, now: number, tolerance: nu
   return claims as AccessTokenClaims;
 }
 
+interface Remembered {
+  claims: AccessTokenClaims;
+  kid: string;
+  key: JWK;
+  /** seconds since the epoch from which the token counts as expired (exp + clock tolerance) */
+  until: number;
+}
+
 class JwtAccessTokenVerifier implements Verifier {
+  readonly #verified = new Map<string, Remembered>();
+  readonly #verifiedCacheSize: number;
   readonly issuer: string;
   readonly audience: string;
   readonly #algorithms: SigningAlgorithm[];
@@ -255,6 +276,11 @@ class JwtAccessTokenVerifier implements Verifier {
     this.#algorithms = checkAlgorithms(options.algorithms);
     this.#clockTolerance = seconds('clockTolerance', options.clockTolerance, 5);
     this.#maxTokenLength = positiveInteger('maxTokenLength', options.maxTokenLength, DEFAULT_MAX_TOKEN_LENGTH, 'characters');
+    const cacheSize = options.verifiedCacheSize;
+    if (cacheSize !== undefined && (typeof cacheSize !== 'number' || !Number.isSafeInteger(cacheSize) || cacheSize < 0)) {
+      fail('verifiedCacheSize', 'must be an integer >= 0 (0 turns the cache off)');
+    }
+    this.#verifiedCacheSize = cacheSize ?? DEFAULT_VERIFIED_CACHE_SIZE;
     this.#keyset = new RemoteKeyset({
       issuer,
       jwksUri,
@@ -281,26 +307,57 @@ class JwtAccessTokenVerifier implements Verifier {
     if (token.length > this.#maxTokenLength) {
       throw new InvalidTokenError(`the access token is longer than ${this.#maxTokenLength} characters`);
     }
-    checkHeader(readHeader(token), this.#algorithms);
+    const cacheKey = this.#verifiedCacheSize > 0 ? createHash('sha256').update(token).digest('base64url') : undefined;
+    const remembered = cacheKey === undefined ? undefined : this.#remembered(cacheKey);
+    const claims = remembered ? structuredClone(remembered) : await this.#verifyFully(token, cacheKey);
+
+    const granted = new Set((claims.scope ?? '').split(' '));
+    if (scopes.some((scope) => !granted.has(scope))) throw new InsufficientScopeError(scopes);
+    return claims;
+  }
+
+  /** Claims of a token verified before, still unexpired, whose key is still the published one. */
+  #remembered(cacheKey: string): AccessTokenClaims | undefined {
+    const entry = this.#verified.get(cacheKey);
+    if (!entry) return undefined;
+    if (Math.floor(Date.now() / 1000) >= entry.until || this.#keyset.peekKey(entry.kid) !== entry.key) {
+      this.#verified.delete(cacheKey);
+      return undefined;
+    }
+    return entry.claims;
+  }
+
+  async #verifyFully(token: string, cacheKey: string | undefined): Promise<AccessTokenClaims> {
+    const header = readHeader(token);
+    checkHeader(header, this.#algorithms);
 
     let payload: Record<string, unknown>;
+    let key: JWK | undefined;
     try {
-      ({ payload } = await jwtVerify(token, (header) => this.#resolveKey(header), {
-        issuer: this.issuer,
-        audience: this.audience,
-        algorithms: this.#algorithms,
-        clockTolerance: this.#clockTolerance,
-        typ: 'at+jwt',
-        requiredClaims: REQUIRED_CLAIMS,
-      }));
+      ({ payload } = await jwtVerify(
+        token,
+        async (h) => {
+          key = await this.#resolveKey(h);
+          return key;
+        },
+        {
+          issuer: this.issuer,
+          audience: this.audience,
+          algorithms: this.#algorithms,
+          clockTolerance: this.#clockTolerance,
+          typ: 'at+jwt',
+          requiredClaims: REQUIRED_CLAIMS,
+        },
+      ));
     } catch (error) {
       if (error instanceof GuardError) throw error;
       throw new InvalidTokenError(describe(error));
     }
     const claims = checkClaims(payload, Math.floor(Date.now() / 1000), this.#clockTolerance);
-
-    const granted = new Set((claims.scope ?? '').split(' '));
-    if (scopes.some((scope) => !granted.has(scope))) throw new InsufficientScopeError(scopes);
+    if (cacheKey !== undefined && key !== undefined) {
+      if (this.#verified.size >= this.#verifiedCacheSize) this.#verified.delete(this.#verified.keys().next().value!);
+      this.#verified.set(cacheKey, { claims: structuredClone(claims), kid: header.kid as string, key, until: claims.exp + this.#clockTolerance });
+    }
     return claims;
   }
 

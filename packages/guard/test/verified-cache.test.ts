@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createVerifier, InsufficientScopeError, InvalidTokenError } from '../src/index.js';
+import { TestIssuer } from './helpers/issuer.js';
+
+let issuer: TestIssuer;
+
+beforeAll(async () => {
+  issuer = await TestIssuer.start();
+});
+
+afterAll(async () => {
+  await issuer.stop();
+});
+
+describe('verified token cache', () => {
+  it('checks the scopes of a remembered token on every call', async () => {
+    const verifier = createVerifier({ issuer: issuer.url, audience: 'collector', jwksUri: issuer.jwksUri });
+    const token = await issuer.sign({ scope: 'collect' });
+    expect((await verifier.verify(token, { scopes: 'collect' })).scope).toBe('collect');
+    await expect(verifier.verify(token, { scopes: 'admin' })).rejects.toBeInstanceOf(InsufficientScopeError);
+    expect((await verifier.verify(token, { scopes: 'collect' })).scope).toBe('collect');
+  });
+
+  it('hands out copies: changing the claims returned does not change the next answer', async () => {
+    const verifier = createVerifier({ issuer: issuer.url, audience: ['collector'][0]!, jwksUri: issuer.jwksUri });
+    const token = await issuer.sign({ scope: 'collect' });
+    const first = await verifier.verify(token);
+    first.scope = 'admin';
+    const second = await verifier.verify(token);
+    second.sub = 'someone-else';
+    expect(await verifier.verify(token)).toMatchObject({ scope: 'collect', sub: 'client-1' });
+  });
+
+  it('forgets a token once it expires (exp plus the clock tolerance)', async () => {
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    try {
+      const verifier = createVerifier({ issuer: issuer.url, audience: 'collector', jwksUri: issuer.jwksUri, clockTolerance: 2, cacheMaxAge: 3600 });
+      const now = Math.floor(Date.now() / 1000);
+      const token = await issuer.sign({ exp: now + 10 });
+      await verifier.verify(token);
+      vi.setSystemTime((now + 11) * 1000);
+      await verifier.verify(token);
+      vi.setSystemTime((now + 12) * 1000);
+      await expect(verifier.verify(token)).rejects.toThrow(/expired/);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('rejects a remembered token once its key is no longer published', async () => {
+    const other = await TestIssuer.start();
+    try {
+      const verifier = createVerifier({ issuer: other.url, audience: 'collector', jwksUri: other.jwksUri, cooldown: 0, cacheMaxAge: 0 });
+      const token = await other.sign();
+      await verifier.verify(token);
+      other.jwksBody = () => ({ keys: [] });
+      await verifier.refreshKeys();
+      await expect(verifier.verify(token)).rejects.toBeInstanceOf(InvalidTokenError);
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it('can be turned off, and refuses a bad size', async () => {
+    const verifier = createVerifier({ issuer: issuer.url, audience: 'collector', jwksUri: issuer.jwksUri, verifiedCacheSize: 0 });
+    const token = await issuer.sign();
+    await verifier.verify(token);
+    await verifier.verify(token);
+    expect(() => createVerifier({ issuer: issuer.url, audience: 'collector', verifiedCacheSize: -1 })).toThrow(/verifiedCacheSize/);
+  });
+});
