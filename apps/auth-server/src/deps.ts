@@ -17,8 +17,12 @@ export interface AppDeps {
 }
 
 /** The deps with the request's logger (its lines carry the request id), for work done on behalf of one request. */
-export const withRequestLogger = (deps: AppDeps, res: { locals: Record<string, unknown> }): AppDeps =>
-  res.locals.log ? { ...deps, logger: res.locals.log as Logger } : deps;
+export const withRequestLogger = (deps: AppDeps, res: { locals: Record<string, unknown> }): AppDeps => ({
+  ...deps,
+  get logger() {
+    return (res.locals.log as Logger | undefined) ?? deps.logger;
+  },
+});
 
 export const refreshPolicy = (config: Config): RefreshPolicy => ({
   idleTtl: config.refreshTokenTtl * 1000,
