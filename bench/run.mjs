@@ -16,7 +16,6 @@
 //   BENCH_HEAP_PROF      with BENCH_PROF: --heap-prof (live sampled allocations at exit) instead of --cpu-prof
 //   BENCH_ALLOC_PROF     with BENCH_PROF: every allocation, collected ones included (bench/alloc-prof.mjs);
 //                        read with node bench/heap-top.mjs
-//   WORKERS              passed through to the auth server (multi-process mode, when main.ts runs cluster.ts)
 //   BENCH_AUTH_ENTRY     script to start the auth server with (default apps/auth-server/dist/main.js)
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -352,7 +351,6 @@ async function main() {
       RATE_LIMIT: '0',
       AUTH_FAILURE_LIMIT: '0',
       LOG_LEVEL,
-      ...(env.WORKERS ? { WORKERS: env.WORKERS } : {}),
     },
     { profile: PROF.has('auth') },
   );
@@ -643,7 +641,7 @@ function report({ startedAt, results, familyMemory, rssMax, authHwm, redisInfo }
         node: process.version,
         cpus: cpus().length,
         cpuModel: cpus()[0]?.model,
-        settings: { connections: CONNECTIONS, warmup: WARMUP, duration: DURATION, logLevel: LOG_LEVEL, families: FAMILIES, workers: env.WORKERS ?? null },
+        settings: { connections: CONNECTIONS, warmup: WARMUP, duration: DURATION, logLevel: LOG_LEVEL, families: FAMILIES },
         results,
         familyMemory,
         authServerRss: { peakSampled: rssMax, vmHwm: authHwm },
