@@ -84,6 +84,7 @@ function errorHandler(logger: Logger): ErrorRequestHandler {
 export function createApp({ config, verifier, logger, registry }: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
   app.use(helmet());
   app.use(instrument(registerMetrics(registry, verifier), logger));
