@@ -20,7 +20,7 @@ export interface BuildOptions {
 export async function buildDeps(config: Config, options: BuildOptions): Promise<AppDeps> {
   const clock = options.clock ?? Date.now;
   const store = options.store ?? (await createStore(config, clock, options.logger));
-  const encryption = new KeyEncryption(config.keyEncryptionSecret ?? randomBytes(32).toString('base64url'));
+  const encryption = new KeyEncryption(config.keyEncryptionSecret ?? randomBytes(32).toString('base64url'), config.keyEncryptionSecretPrevious);
   const keys = new SigningKeys({
     store,
     encryption,

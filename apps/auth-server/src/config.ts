@@ -23,6 +23,8 @@ export interface Config {
   /** seconds */
   refreshReuseGrace: number;
   keyEncryptionSecret: string | undefined;
+  /** the secret keys may still be sealed under while KEY_ENCRYPTION_SECRET is being changed */
+  keyEncryptionSecretPrevious: string | undefined;
   /** seconds; 0 = manual */
   keyRotationInterval: number;
   /** seconds */
@@ -101,6 +103,7 @@ const schema = z.object({
   REFRESH_FAMILY_MAX_AGE: duration(1).default(2592000),
   REFRESH_REUSE_GRACE: duration().default(0),
   KEY_ENCRYPTION_SECRET: z.string().min(32, 'a secret of at least 32 characters').optional(),
+  KEY_ENCRYPTION_SECRET_PREVIOUS: z.string().min(32, 'a secret of at least 32 characters').optional(),
   KEY_ROTATION_INTERVAL: duration().default(0),
   JWKS_MAX_AGE: duration(0).default(300),
   KEY_RETIREMENT_MARGIN: duration(5).default(60),
@@ -129,6 +132,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   const production = e.NODE_ENV === 'production';
+  if (e.KEY_ENCRYPTION_SECRET_PREVIOUS && (!e.KEY_ENCRYPTION_SECRET || e.KEY_ENCRYPTION_SECRET === e.KEY_ENCRYPTION_SECRET_PREVIOUS)) {
+    throw new ConfigError('KEY_ENCRYPTION_SECRET_PREVIOUS: needs a different KEY_ENCRYPTION_SECRET (the new secret)');
+  }
   if (e.ADMIN_CLIENT_ID && !e.ADMIN_CLIENT_SECRET) throw new ConfigError('ADMIN_CLIENT_SECRET: required when ADMIN_CLIENT_ID is set');
   if (production) {
     if (!e.KEY_ENCRYPTION_SECRET) throw new ConfigError('KEY_ENCRYPTION_SECRET: required when NODE_ENV=production');
@@ -159,6 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     refreshFamilyMaxAge: e.REFRESH_FAMILY_MAX_AGE,
     refreshReuseGrace: e.REFRESH_REUSE_GRACE,
     keyEncryptionSecret: e.KEY_ENCRYPTION_SECRET,
+    keyEncryptionSecretPrevious: e.KEY_ENCRYPTION_SECRET_PREVIOUS,
     keyRotationInterval: e.KEY_ROTATION_INTERVAL,
     jwksMaxAge: e.JWKS_MAX_AGE,
     keyRetirementMargin: e.KEY_RETIREMENT_MARGIN,

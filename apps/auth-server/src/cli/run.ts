@@ -69,7 +69,7 @@ const keyRows = (keys: PublicKeyView[]) =>
 function signingKeys(config: Config, store: Store): SigningKeys {
   return new SigningKeys({
     store,
-    encryption: new KeyEncryption(config.keyEncryptionSecret!),
+    encryption: new KeyEncryption(config.keyEncryptionSecret!, config.keyEncryptionSecretPrevious),
     alg: config.signingAlg,
     accessTokenTtl: config.accessTokenTtl,
     jwksMaxAge: config.jwksMaxAge,

@@ -6,12 +6,31 @@ export class KeyDecryptionError extends Error {
   override name = 'KeyDecryptionError';
 }
 
-/** AES-256-GCM under a key derived (HKDF-SHA256) from KEY_ENCRYPTION_SECRET. */
+const deriveKey = (secret: string) => Buffer.from(hkdfSync('sha256', secret, 'tessera', 'tessera signing key encryption v1', 32));
+
+function open(key: Buffer, sealed: EncryptedPrivateKey, kid: string): string | undefined {
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(sealed.iv, 'base64url'))
+      .setAAD(Buffer.from(kid))
+      .setAuthTag(Buffer.from(sealed.tag, 'base64url'));
+    return Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64url')), decipher.final()]).toString('utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * AES-256-GCM (the kid as additional data) under a key derived (HKDF-SHA256) from KEY_ENCRYPTION_SECRET.
+ * With `previous` (KEY_ENCRYPTION_SECRET_PREVIOUS) keys sealed under the old secret still open, and
+ * `reseal` moves them to the current one.
+ */
 export class KeyEncryption {
   readonly #key: Buffer;
+  readonly #previous: Buffer | undefined;
 
-  constructor(secret: string) {
-    this.#key = Buffer.from(hkdfSync('sha256', secret, 'tessera', 'tessera signing key encryption v1', 32));
+  constructor(secret: string, previous?: string) {
+    this.#key = deriveKey(secret);
+    this.#previous = previous === undefined ? undefined : deriveKey(previous);
   }
 
   encrypt(plaintext: string, kid: string): EncryptedPrivateKey {
@@ -22,13 +41,18 @@ export class KeyEncryption {
   }
 
   decrypt(sealed: EncryptedPrivateKey, kid: string): string {
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', this.#key, Buffer.from(sealed.iv, 'base64url'))
-        .setAAD(Buffer.from(kid))
-        .setAuthTag(Buffer.from(sealed.tag, 'base64url'));
-      return Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64url')), decipher.final()]).toString('utf8');
-    } catch {
-      throw new KeyDecryptionError(`KEY_ENCRYPTION_SECRET does not decrypt signing key ${kid}: is it the secret the keys were created with?`);
+    const plaintext = open(this.#key, sealed, kid) ?? (this.#previous && open(this.#previous, sealed, kid));
+    if (plaintext === undefined) {
+      throw new KeyDecryptionError(
+        `KEY_ENCRYPTION_SECRET${this.#previous ? ' (nor KEY_ENCRYPTION_SECRET_PREVIOUS)' : ''} does not decrypt signing key ${kid}: is it the secret the keys were created with?`,
+      );
     }
+    return plaintext;
+  }
+
+  /** The key sealed under the current secret when it is still sealed under the previous one; else undefined. */
+  reseal(sealed: EncryptedPrivateKey, kid: string): EncryptedPrivateKey | undefined {
+    if (!this.#previous || open(this.#key, sealed, kid) !== undefined) return undefined;
+    return this.encrypt(this.decrypt(sealed, kid), kid);
   }
 }

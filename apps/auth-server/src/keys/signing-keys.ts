@@ -88,7 +88,20 @@ export class SigningKeys {
       const active = { ...(await this.#createKey(now)), state: 'active' as const, activated_at: now };
       return [...keys, active, await this.#createKey(now)];
     });
+    await this.#reseal();
     await this.#coverTokenTtl();
+  }
+
+  /** Moves private keys still sealed under KEY_ENCRYPTION_SECRET_PREVIOUS to the current secret. */
+  async #reseal(): Promise<void> {
+    const { encryption } = this.#options;
+    await this.#change((keys) => {
+      const resealed = keys.map((k) => {
+        const sealed = encryption.reseal(k.private_key, k.kid);
+        return sealed ? { ...k, private_key: sealed } : k;
+      });
+      return resealed.some((k, i) => k !== keys[i]) ? resealed : undefined;
+    });
   }
 
   /** Loads the keyset without changing it (the CLI: it lists and edits keys but never signs). */
