@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from './harness.js';
+import supertest from 'supertest';
+import { createApp } from '../src/app.js';
+import { TestClock, buildTestDeps, openStore, startHarness, type Harness } from './harness.js';
 
 describe('admin API', () => {
   let h: Harness;
@@ -95,5 +97,25 @@ describe('admin API', () => {
     }
     const broken = await h.http.post('/admin/clients').set('Authorization', admin).set('Content-Type', 'application/json').send('{');
     expect(broken.status).toBe(400);
+  });
+});
+
+describe('ADMIN_PORT (admin API on its own listener)', () => {
+  it('serves /admin only on the admin app and nothing else there', async () => {
+    const clock = new TestClock();
+    const testStore = await openStore('memory', clock);
+    const { deps, admin } = await buildTestDeps(testStore, clock, { ADMIN_PORT: '4999' });
+    const apps = createApp(deps);
+    expect(apps.admin).toBeDefined();
+    const pub = supertest(apps.public);
+    const adm = supertest(apps.admin!);
+    const token = (await pub.post('/token').auth(admin.clientId, admin.secret).type('form').send({ grant_type: 'client_credentials' })).body.access_token;
+    const onPublic = await pub.get('/admin/clients').set('Authorization', `Bearer ${token}`);
+    expect(onPublic.status).toBe(404);
+    expect(onPublic.body.error).toBe('not_found');
+    const onAdmin = await adm.get('/admin/clients').set('Authorization', `Bearer ${token}`);
+    expect(onAdmin.status).toBe(200);
+    expect((await adm.post('/token').type('form').send({ grant_type: 'client_credentials' })).status).toBe(404);
+    await testStore.store.close();
   });
 });
