@@ -3,7 +3,7 @@
  * atomically on one node of a Redis Cluster too.
  */
 
-/** KEYS: family, spent. ARGV: client, scope, aud, created_at, public, token hash, now, ttl ms. */
+/** KEYS: family. ARGV: client, scope, aud, created_at, public, token hash, now, ttl ms. */
 export const CREATE_FAMILY = `
 redis.call('HSET', KEYS[1], 'c', ARGV[1], 's', ARGV[2], 'a', ARGV[3], 't0', ARGV[4], 'p', ARGV[5], 'cur', ARGV[6], 'tu', ARGV[7])
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
@@ -22,19 +22,16 @@ return 1
 /**
  * Spent tokens live in the family hash itself, not in a key of their own (a key costs ~200 bytes of
  * overhead in Redis): field `prev` is the token spent last, and each one spent before it is a field
- * `x<hash>`. KEYS[2] (`…:spent`, a set) is where older versions kept them; it is still read, expired
- * and deleted along with the family, so families written by them keep their reuse detection.
+ * `x<hash>`.
  */
 const SPENT_CHECK = `
 local function isSpent(f, hash)
-  if f[8] == hash then return true end
-  if redis.call('HEXISTS', KEYS[1], 'x' .. hash) == 1 then return true end
-  return redis.call('SISMEMBER', KEYS[2], hash) == 1
+  return f[8] == hash or redis.call('HEXISTS', KEYS[1], 'x' .. hash) == 1
 end
 `;
 
 /**
- * KEYS: family, spent.
+ * KEYS: family.
  * ARGV: presented hash, next hash, client id ('' = unauthenticated), requested scope ('' = keep),
  *       now, idle ttl, max age, grace (all ms).
  * Returns {status, client, scope, aud, created_at, public}.
@@ -46,7 +43,7 @@ local now, idle, maxAge, grace = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(
 local created = tonumber(f[4])
 local family = {f[1], f[2], f[3], f[4], f[5]}
 local function drop(status)
-  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('DEL', KEYS[1])
   return {status, unpack(family)}
 end
 if now >= created + maxAge then return drop('invalid') end
@@ -75,16 +72,14 @@ if isCurrent or inGrace then
   else
     redis.call('HSET', KEYS[1], 'x' .. f[6], '', 'cur', ARGV[2], 'tu', now)
   end
-  local ttl = math.min(idle, created + maxAge - now)
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  redis.call('PEXPIRE', KEYS[2], ttl)
+  redis.call('PEXPIRE', KEYS[1], math.min(idle, created + maxAge - now))
   return {'rotated', unpack(family)}
 end
 if isSpent(f, ARGV[1]) then return drop('reused') end
 return {'invalid'}
 `;
 
-/** KEYS: family, spent. ARGV: token hash. Returns {state, client, scope, aud, created_at, public, issued_at} or nil. */
+/** KEYS: family. ARGV: token hash. Returns {state, client, scope, aud, created_at, public, issued_at} or nil. */
 export const FIND_REFRESH_TOKEN = `${SPENT_CHECK}
 local f = redis.call('HMGET', KEYS[1], 'c', 's', 'a', 't0', 'p', 'cur', 'tu', 'prev')
 if not f[1] then return nil end

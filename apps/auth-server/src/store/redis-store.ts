@@ -18,10 +18,10 @@ import type {
 type ScriptResult = (string | null)[] | null;
 
 interface Scripted {
-  tesseraCreateFamily(family: string, spent: string, ...args: (string | number)[]): Promise<number>;
+  tesseraCreateFamily(family: string, ...args: (string | number)[]): Promise<number>;
   tesseraIndexFamily(index: string, ...args: (string | number)[]): Promise<number>;
-  tesseraRotate(family: string, spent: string, ...args: (string | number)[]): Promise<ScriptResult>;
-  tesseraFindRefreshToken(family: string, spent: string, hash: string): Promise<ScriptResult>;
+  tesseraRotate(family: string, ...args: (string | number)[]): Promise<ScriptResult>;
+  tesseraFindRefreshToken(family: string, hash: string): Promise<ScriptResult>;
   tesseraSaveKeyset(keyset: string, ...args: (string | number)[]): Promise<number>;
   tesseraPutClient(client: string, index: string, ...args: (string | number)[]): Promise<number>;
   tesseraDeleteClient(client: string, index: string, clientId: string): Promise<number>;
@@ -61,10 +61,10 @@ export function connectRedis(options: RedisConnectionOptions): RedisConnection {
     down = false;
     options.logger?.info({ event: 'store_reconnected' }, 'redis connection restored');
   });
-  connection.defineCommand('tesseraCreateFamily', { numberOfKeys: 2, lua: CREATE_FAMILY });
+  connection.defineCommand('tesseraCreateFamily', { numberOfKeys: 1, lua: CREATE_FAMILY });
   connection.defineCommand('tesseraIndexFamily', { numberOfKeys: 1, lua: INDEX_FAMILY });
-  connection.defineCommand('tesseraRotate', { numberOfKeys: 2, lua: ROTATE });
-  connection.defineCommand('tesseraFindRefreshToken', { numberOfKeys: 2, lua: FIND_REFRESH_TOKEN });
+  connection.defineCommand('tesseraRotate', { numberOfKeys: 1, lua: ROTATE });
+  connection.defineCommand('tesseraFindRefreshToken', { numberOfKeys: 1, lua: FIND_REFRESH_TOKEN });
   connection.defineCommand('tesseraSaveKeyset', { numberOfKeys: 1, lua: SAVE_KEYSET });
   connection.defineCommand('tesseraPutClient', { numberOfKeys: 2, lua: PUT_CLIENT });
   connection.defineCommand('tesseraDeleteClient', { numberOfKeys: 2, lua: DELETE_CLIENT });
@@ -96,7 +96,6 @@ export class RedisStore implements Store {
   #clientIndex = () => `${this.prefix}{clients}:index`;
   #clientFamilies = (id: string) => `${this.prefix}client-families:{${id}}`;
   #family = (id: string) => `${this.prefix}family:{${id}}`;
-  #spent = (id: string) => `${this.prefix}family:{${id}}:spent`;
   #denied = (jti: string) => `${this.prefix}denied-jti:{${jti}}`;
   #keyset = () => `${this.prefix}keyset`;
   #lease = (name: string) => `${this.prefix}lease:${name}`;
@@ -138,7 +137,7 @@ export class RedisStore implements Store {
       const deleted = await this.redis.tesseraDeleteClient(this.#client(clientId), this.#clientIndex(), clientId);
       const index = this.#clientFamilies(clientId);
       const families = await this.redis.zrange(index, 0, -1);
-      await Promise.all(families.map((id) => this.redis.del(this.#family(id), this.#spent(id))));
+      await Promise.all(families.map((id) => this.redis.del(this.#family(id))));
       await this.redis.del(index);
       return deleted === 1;
     });
@@ -151,7 +150,6 @@ export class RedisStore implements Store {
       await Promise.all([
         this.redis.tesseraCreateFamily(
           this.#family(family.id),
-          this.#spent(family.id),
           family.client_id,
           family.scope,
           family.aud,
@@ -171,7 +169,6 @@ export class RedisStore implements Store {
       const { policy } = input;
       const r = await this.redis.tesseraRotate(
         this.#family(input.familyId),
-        this.#spent(input.familyId),
         input.presentedHash,
         input.nextHash,
         input.clientId ?? '',
@@ -190,7 +187,7 @@ export class RedisStore implements Store {
 
   findRefreshToken(familyId: string, tokenHash: string, policy: RefreshPolicy): Promise<RefreshTokenState> {
     return this.#run(async () => {
-      const r = await this.redis.tesseraFindRefreshToken(this.#family(familyId), this.#spent(familyId), tokenHash);
+      const r = await this.redis.tesseraFindRefreshToken(this.#family(familyId), tokenHash);
       if (!r) return undefined;
       const family = toFamily(familyId, r);
       const expiresAt = Math.min(Number(r[6]) + policy.idleTtl, family.created_at + policy.maxAge);
@@ -201,7 +198,7 @@ export class RedisStore implements Store {
   }
 
   revokeFamily(familyId: string): Promise<boolean> {
-    return this.#run(async () => (await this.redis.del(this.#family(familyId), this.#spent(familyId))) > 0);
+    return this.#run(async () => (await this.redis.del(this.#family(familyId))) > 0);
   }
 
   revokeAllFamilies(): Promise<number> {
@@ -215,7 +212,7 @@ export class RedisStore implements Store {
             const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
             cursor = next;
             await Promise.all(keys.map((key) => node.unlink(key)));
-            if (pattern.endsWith('family:*')) revoked += keys.filter((key) => !key.endsWith(':spent')).length;
+            if (pattern.endsWith('family:*')) revoked += keys.length;
           } while (cursor !== '0');
         }
       }
