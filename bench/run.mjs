@@ -549,7 +549,6 @@ async function main() {
     const familyId = fresh[0].split('.')[0];
     const sample = {
       familyHash: await redis.memory('USAGE', `${prefix}family:{${familyId}}`, 'SAMPLES', 0),
-      spentSet: await redis.memory('USAGE', `${prefix}family:{${familyId}}:spent`, 'SAMPLES', 0),
       clientIndex: await redis.memory('USAGE', `${prefix}client-families:{${client.client_id}}`, 'SAMPLES', 0),
       clientIndexEntries: await redis.zcard(`${prefix}client-families:{${client.client_id}}`),
     };
@@ -560,7 +559,7 @@ async function main() {
       perFamilyRotated: (afterRotate - before) / fresh.length,
       perFamilyRotatedTwice: (afterRotate2 - before) / fresh.length,
       memoryUsageSample: sample,
-      memoryUsagePerFamily: (sample.familyHash ?? 0) + (sample.spentSet ?? 0) + (sample.clientIndexEntries ? sample.clientIndex / sample.clientIndexEntries : 0),
+      memoryUsagePerFamily: (sample.familyHash ?? 0) + (sample.clientIndexEntries ? sample.clientIndex / sample.clientIndexEntries : 0),
     };
     log(
       `redis memory: ${familyMemory.perFamilyCreated.toFixed(0)} B/family created, ${familyMemory.perFamilyRotated.toFixed(0)} B after one rotation, ` +
@@ -624,7 +623,7 @@ function report({ startedAt, results, familyMemory, rssMax, authHwm, redisInfo }
     lines.push(
       `Redis per family: ${familyMemory.perFamilyCreated.toFixed(0)} B created, ${familyMemory.perFamilyRotated.toFixed(0)} B after one rotation, ` +
         `${familyMemory.perFamilyRotatedTwice.toFixed(0)} B after two (no keyspace table doubling in the window; amortized, those tables add 16-32 B a family) ` +
-        `(used_memory delta over ${familyMemory.families}); MEMORY USAGE: family hash ${s.familyHash} B, spent set ${s.spentSet} B, ` +
+        `(used_memory delta over ${familyMemory.families}); MEMORY USAGE: family hash ${s.familyHash} B, ` +
         `client index ${s.clientIndex} B / ${s.clientIndexEntries} entries`,
     );
   }
