@@ -80,6 +80,17 @@ describe('ops CLI against Redis', () => {
     expect((await h.clientCredentials(client)).status).toBe(200);
   });
 
+  it('takes kids and client ids that start with a dash as arguments, not options', async () => {
+    await start();
+    const dashed = await cli(['clients', 'delete', '-Abc_123', '--json'], env);
+    expect(dashed.code).toBe(1);
+    expect(JSON.parse(dashed.stderr)).toEqual({ error: 'not_found', error_description: 'no such client: -Abc_123' });
+    const kid = await cli(['keys', 'revoke', '--json', '-Zz9_unknown'], env);
+    expect(kid.code).toBe(1);
+    expect(JSON.parse(kid.stderr).error).toBe('not_found');
+    expect((await cli(['keys', 'rotate', '-x'], env)).code).toBe(2);
+  });
+
   it('keys revoke removes a kid from the JWKS and says what it means; unknown kid exits 1, no kid exits 2', async () => {
     await start();
     const active = h.deps.keys.signer().kid;

@@ -270,6 +270,18 @@ The client secret is printed once and never stored in clear: keep it now.`,
   },
 };
 
+/**
+ * Kids and client ids are base64url, so they may start with '-': for a command that takes arguments,
+ * anything dash-led that is not one of its options is an argument (moved behind '--' for parseArgs).
+ */
+function withDashedArguments(args: string[], options: Options, command: Command): string[] {
+  if (command.args.length === 0 || args.includes('--')) return args;
+  const flags = new Set(Object.entries(options).flatMap(([name, o]) => [`--${name}`, ...(o.short ? [`-${o.short}`] : [])]));
+  const isArgument = (a: string) => a.startsWith('-') && !flags.has(a.split('=')[0]!);
+  const dashed = args.filter(isArgument);
+  return dashed.length ? [...args.filter((a) => !isArgument(a)), '--', ...dashed] : args;
+}
+
 function usage(): string {
   const lines = Object.values(COMMANDS).flatMap((commands) => Object.values(commands).map((c) => `  ${c.usage.padEnd(72)}${c.summary}`));
   return `Usage: npm run cli -- <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nEvery command takes --json (output for scripts) and --help.\n${ENVIRONMENT}\n`;
@@ -314,7 +326,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   let values: Values;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args: argv.slice(2), options: { ...COMMON, ...command.options }, allowPositionals: true, strict: true }));
+    const options = { ...COMMON, ...command.options };
+    ({ values, positionals } = parseArgs({ args: withDashedArguments(argv.slice(2), options, command), options, allowPositionals: true, strict: true }));
   } catch (error) {
     return fail(EXIT.usage, 'usage', `${(error as Error).message}; run "npm run cli -- ${group} ${name} --help"`);
   }
