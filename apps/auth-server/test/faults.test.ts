@@ -163,6 +163,9 @@ describe('store outage', () => {
     }
 
     expect(logs.lines.filter((l) => l.event === 'store_unreachable')).toHaveLength(1);
+    const unavailable = logs.lines.filter((l) => l.msg === 'store unavailable');
+    expect(unavailable.length).toBeGreaterThan(0);
+    for (const line of unavailable) expect(line.req_id).toEqual(expect.any(String));
     expect(logs.lines.some((l) => l.event === 'store_reconnected')).toBe(true);
     expect(logs.lines.filter((l) => l.level === 50 || l.level === 60)).toEqual([]);
   });

@@ -16,12 +16,13 @@ const BODY_ERRORS: Record<string, string> = {
 /** Turns whatever a route threw into an RFC 6749 §5.2 body; anything unexpected becomes a logged server_error. */
 export function errorHandler(logger: Logger, metrics: Metrics): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
+    const log = (res.locals.log as Logger | undefined) ?? logger;
     let oauth: OAuthError;
     if (error instanceof OAuthError) {
       oauth = error;
     } else if (error instanceof StoreUnavailableError) {
       metrics.storeErrors.inc();
-      logger.warn({ err: { message: error.message }, path: req.path }, 'store unavailable');
+      log.warn({ err: { message: error.message }, path: req.path }, 'store unavailable');
       oauth = temporarilyUnavailable();
     } else if (error instanceof URIError) {
       oauth = invalidRequest('the request path is not valid percent-encoding');
@@ -29,7 +30,7 @@ export function errorHandler(logger: Logger, metrics: Metrics): ErrorRequestHand
       oauth = invalidRequest(BODY_ERRORS[error.type ?? ''] ?? 'the request body is malformed');
       if (error.status === 413 || error.status === 415) oauth = new OAuthError('invalid_request', error.status, oauth.description);
     } else {
-      logger.error({ err: error, path: req.path }, 'unexpected error');
+      log.error({ err: error, path: req.path }, 'unexpected error');
       oauth = new OAuthError('server_error', 500, 'the server could not handle the request');
     }
     if (res.headersSent) return void res.end();
