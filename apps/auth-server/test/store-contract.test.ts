@@ -185,6 +185,25 @@ describe.each(STORE_KINDS)('store contract: %s', (kind) => {
     expect(await t.store.isAccessTokenDenied('jti-2')).toBe(false);
   });
 
+  it('accepts a single-use id once until it expires, per kind, with one winner among concurrent uses', async () => {
+    const until = clock.ms + 30_000;
+    const results = await Promise.all(Array.from({ length: 20 }, () => t.store.useOnce('client-assertion', 'c1:jti-1', until)));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect(await t.store.useOnce('client-assertion', 'c1:jti-1', until)).toBe(false);
+    expect(await t.store.useOnce('dpop-proof', 'c1:jti-1', until)).toBe(true);
+    expect(await t.store.useOnce('client-assertion', 'c1:jti-2', until)).toBe(true);
+    expect(await t.store.useOnce('client-assertion', 'c1:jti-3', clock.ms)).toBe(false);
+  });
+
+  it('forgets a single-use id once it expires', async () => {
+    // Redis expires keys on its own clock, so the id lives a short real time and the test clock follows it.
+    expect(await t.store.useOnce('dpop-proof', 'short', clock.ms + 150)).toBe(true);
+    expect(await t.store.useOnce('dpop-proof', 'short', clock.ms + 150)).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    clock.advance(0.2);
+    expect(await t.store.useOnce('dpop-proof', 'short', clock.ms + 30_000)).toBe(true);
+  });
+
   it('saves the keyset with compare-and-set', async () => {
     const empty = await t.store.getKeyset();
     expect(empty).toEqual({ version: 0, keys: [] });

@@ -4,6 +4,7 @@ import type {
   Clock,
   Family,
   Keyset,
+  OnceKind,
   RefreshPolicy,
   RefreshTokenState,
   RotateInput,
@@ -36,6 +37,7 @@ export class MemoryStore implements Store {
   readonly #families = new Map<string, FamilyEntry>();
   readonly #clientFamilies = new Map<string, Set<string>>();
   readonly #denied = new Map<string, number>();
+  readonly #once = new Map<string, number>();
   readonly #leases = new Map<string, { holder: string; expiresAt: number }>();
   #keyset: Keyset = { version: 0, keys: [] };
   readonly #sweeper: NodeJS.Timeout;
@@ -148,6 +150,15 @@ export class MemoryStore implements Store {
     return until !== undefined && until > this.clock();
   }
 
+  async useOnce(kind: OnceKind, id: string, expiresAt: number): Promise<boolean> {
+    const now = this.clock();
+    const key = `${kind}:${id}`;
+    const until = this.#once.get(key);
+    if (expiresAt <= now || (until !== undefined && until > now)) return false;
+    this.#once.set(key, expiresAt);
+    return true;
+  }
+
   async getKeyset(): Promise<Keyset> {
     return structuredClone(this.#keyset);
   }
@@ -191,5 +202,6 @@ export class MemoryStore implements Store {
     const now = this.clock();
     for (const entry of this.#families.values()) if (now >= entry.expiresAt) this.#drop(entry, undefined);
     for (const [jti, until] of this.#denied) if (until <= now) this.#denied.delete(jti);
+    for (const [key, until] of this.#once) if (until <= now) this.#once.delete(key);
   }
 }

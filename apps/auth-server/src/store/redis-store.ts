@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
 import { StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -8,6 +9,7 @@ import type {
   Clock,
   Family,
   Keyset,
+  OnceKind,
   RefreshPolicy,
   RefreshTokenState,
   RotateInput,
@@ -99,6 +101,7 @@ export class RedisStore implements Store {
   #denied = (jti: string) => `${this.prefix}denied-jti:{${jti}}`;
   #keyset = () => `${this.prefix}keyset`;
   #lease = (name: string) => `${this.prefix}lease:${name}`;
+  #once = (kind: OnceKind, id: string) => `${this.prefix}once:${kind}:${createHash('sha256').update(id).digest('base64url')}`;
 
   async #run<T>(operation: () => Promise<T>): Promise<T> {
     try {
@@ -228,6 +231,13 @@ export class RedisStore implements Store {
 
   isAccessTokenDenied(jti: string): Promise<boolean> {
     return this.#run(async () => (await this.redis.exists(this.#denied(jti))) === 1);
+  }
+
+  useOnce(kind: OnceKind, id: string, expiresAt: number): Promise<boolean> {
+    return this.#run(async () => {
+      if (expiresAt <= this.clock()) return false;
+      return (await this.redis.set(this.#once(kind, id), '1', 'PXAT', expiresAt, 'NX')) === 'OK';
+    });
   }
 
   getKeyset(): Promise<Keyset> {

@@ -59,6 +59,9 @@ export type RotateResult =
 
 export type RefreshTokenState = { family: Family; state: 'current' | 'spent'; expires_at: number } | undefined;
 
+/** What a single-use identifier belongs to: each kind is its own namespace. */
+export type OnceKind = 'client-assertion' | 'dpop-proof';
+
 export type KeyState = 'next' | 'active' | 'retired';
 
 export interface EncryptedPrivateKey {
@@ -126,6 +129,13 @@ export interface Store {
   /** Denies an access token's jti until `expiresAt` (ms since epoch). */
   denyAccessToken(jti: string, expiresAt: number): Promise<void>;
   isAccessTokenDenied(jti: string): Promise<boolean>;
+
+  /**
+   * Records a single-use identifier (a client assertion's or a DPoP proof's `jti`) until `expiresAt`
+   * (ms since epoch) in one atomic operation shared by every instance: true the first time, false while it is
+   * still recorded. Nothing outlives `expiresAt`.
+   */
+  useOnce(kind: OnceKind, id: string, expiresAt: number): Promise<boolean>;
 
   getKeyset(): Promise<Keyset>;
   /** Saves the keyset when the stored version is still `expectedVersion`; false when another writer was first. */
