@@ -8,6 +8,7 @@ COPY apps/auth-server/package.json apps/auth-server/
 COPY apps/collector/package.json apps/collector/
 COPY packages/guard/package.json packages/guard/
 COPY packages/token-client/package.json packages/token-client/
+COPY packages/service-kit/package.json packages/service-kit/
 COPY bench/package.json bench/
 RUN npm ci --no-audit --no-fund
 COPY apps apps
@@ -22,12 +23,14 @@ COPY apps/auth-server/package.json apps/auth-server/
 COPY apps/collector/package.json apps/collector/
 COPY packages/guard/package.json packages/guard/
 COPY packages/token-client/package.json packages/token-client/
+COPY packages/service-kit/package.json packages/service-kit/
 COPY bench/package.json bench/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/apps/auth-server/dist apps/auth-server/dist
 COPY --from=build /app/apps/collector/dist apps/collector/dist
 COPY --from=build /app/packages/guard/dist packages/guard/dist
 COPY --from=build /app/packages/token-client/dist packages/token-client/dist
+COPY --from=build /app/packages/service-kit/dist packages/service-kit/dist
 USER node
 EXPOSE 4000 4001
 CMD ["node", "apps/auth-server/dist/main.js"]

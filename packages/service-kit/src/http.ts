@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
+
+/** An incoming X-Request-Id is kept when it is 1-128 of `A-Z a-z 0-9 _ . : -`; otherwise a UUID is made. */
+export const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/** Paths that get no access log line by default (probes and scrapes). */
+export const QUIET_PATHS: readonly string[] = ['/healthz', '/readyz', '/metrics'];
+
+/** One finished request, as handed to {@link RequestContextOptions.observe}. */
+export interface RequestOutcome {
+  method: string;
+  /** the matched route pattern (`/admin/clients/:id`), `unmatched` when none matched */
+  route: string;
+  status: number;
+}
+
+/** Options of {@link requestContext}. */
+export interface RequestContextOptions {
+  logger: Logger;
+  /** called once per finished request with its duration in seconds (the apps' HTTP metrics) */
+  observe?: ((outcome: RequestOutcome, seconds: number) => void) | undefined;
+  /** paths without an access log line; default {@link QUIET_PATHS} */
+  quietPaths?: readonly string[] | undefined;
+}
+
+/** The request's child logger (lines carry `req_id`); the app logger outside a request. */
+export function requestLogger(res: Response, fallback: Logger): Logger {
+  return (res.locals.log as Logger | undefined) ?? fallback;
+}
+
+function routeOf(req: Request): string {
+  const path = (req.route as { path?: unknown } | undefined)?.path;
+  return typeof path === 'string' ? `${req.baseUrl}${path}` : 'unmatched';
+}
+
+/**
+ * First middleware of an app: gives every request an id (a sane incoming X-Request-Id, see
+ * {@link REQUEST_ID}, else a new UUID), echoes it in `X-Request-Id`, puts a child logger with `req_id`
+ * on `res.locals.log` and writes one access line per request:
+ * `{"req_id", "method", "route", "status", "ms", "msg": "request"}`. Headers and bodies are never logged.
+ *
+ * The access line holds fixed fields only, none of which can carry a credential, so it is written
+ * without the redaction pass; `res.locals.log` keeps redaction and is only made when something uses it.
+ */
+export function requestContext({ logger, observe, quietPaths = QUIET_PATHS }: RequestContextOptions): RequestHandler {
+  const accessLog = logger.child({}, { redact: [] });
+  const quiet = new Set(quietPaths);
+  return (req, res, next) => {
+    const incoming = req.headers['x-request-id'];
+    const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    res.setHeader('X-Request-Id', requestId);
+    let log: Logger | undefined;
+    Object.defineProperty(res.locals, 'log', {
+      configurable: true,
+      enumerable: true,
+      get: () => (log ??= logger.child({ req_id: requestId })),
+      set: (value: Logger) => {
+        log = value;
+      },
+    });
+    const started = process.hrtime.bigint();
+    res.once('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = routeOf(req);
+      observe?.({ method: req.method, route, status: res.statusCode }, seconds);
+      if (!quiet.has(req.path)) {
+        accessLog.info({ req_id: requestId, method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 }, 'request');
+      }
+    });
+    next();
+  };
+}
+
+/**
+ * Last route of an app: answers 404 `{"error": "not_found", "error_description": "no route for GET /x"}`
+ * (the path cut at 200 characters).
+ */
+export const notFoundHandler: RequestHandler = (req, res) => {
+  res.status(404).json({ error: 'not_found', error_description: `no route for ${req.method} ${req.path.slice(0, 200)}` });
+};
+
+/** An error response an app chose for an error it knows. */
+export interface ErrorResponse {
+  status: number;
+  body: Record<string, unknown>;
+  headers?: Record<string, string> | undefined;
+}
+
+/** Options of {@link errorHandler}. */
+export interface ErrorHandlerOptions {
+  /** used when the request has no logger of its own */
+  logger: Logger;
+  /** the app's own error shapes; undefined for an error it does not know, which becomes a server_error */
+  known: (error: unknown, req: Request, res: Response) => ErrorResponse | undefined;
+}
+
+/**
+ * The error serializer's shared part. Errors `known` maps are answered as it says; anything else is
+ * logged at error level through the request's logger (`unexpected error`, with the path) and answered
+ * 500 `{"error": "server_error", "error_description": "the server could not handle the request"}`:
+ * no stack, no message in the body. When the headers are already sent the response is ended.
+ */
+export function errorHandler({ logger, known }: ErrorHandlerOptions): ErrorRequestHandler {
+  return (error: unknown, req, res, _next) => {
+    let response = known(error, req, res);
+    if (response === undefined) {
+      requestLogger(res, logger).error({ err: error, path: req.path }, 'unexpected error');
+      response = { status: 500, body: { error: 'server_error', error_description: 'the server could not handle the request' } };
+    }
+    if (res.headersSent) return void res.end();
+    res.status(response.status).set(response.headers ?? {}).json(response.body);
+  };
+}
+
+/**
+ * Whether an error is a client error raised while reading the request (body-parser's typed errors:
+ * too large, unparsable, bad charset, ...), with its 4xx status and `type`.
+ */
+export function isRequestError(error: unknown): error is { status: number; type?: string } {
+  const e = error as { type?: unknown; status?: unknown; expose?: unknown } | null;
+  return (typeof e?.type === 'string' || e?.expose === true) && typeof e.status === 'number' && e.status >= 400 && e.status < 500;
+}
