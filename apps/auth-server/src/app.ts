@@ -1,3 +1,4 @@
+import { notFoundHandler, requestContext } from '@tessera/service-kit';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { AppDeps } from './deps.js';
@@ -12,8 +13,7 @@ import { revokeEndpoint } from './endpoints/revoke.js';
 import { tokenRefreshEndpoint } from './endpoints/token-refresh.js';
 import { tokenEndpoint } from './endpoints/token.js';
 import { requireScope } from './http/bearer-authorization.js';
-import { errorHandler, notFoundHandler } from './http/error-handler.js';
-import { observability } from './http/observability.js';
+import { errorHandler } from './http/error-handler.js';
 import { rateLimits } from './http/rate-limit.js';
 
 const BODY_LIMIT = '16kb';
@@ -30,7 +30,16 @@ function baseApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', deps.config.trustProxy);
   app.set('etag', false);
-  app.use(observability(deps.logger, deps.metrics));
+  app.use(
+    requestContext({
+      logger: deps.logger,
+      observe: ({ method, route, status }, seconds) => {
+        const labels = { route, method, status: String(status) };
+        deps.metrics.httpRequests.inc(labels);
+        deps.metrics.httpDuration.observe(labels, seconds);
+      },
+    }),
+  );
   app.use(helmet());
   return app;
 }

@@ -5,7 +5,7 @@ import type { Config } from './config.js';
 import type { AppDeps } from './deps.js';
 import { KeyEncryption } from './keys/key-encryption.js';
 import { SigningKeys } from './keys/signing-keys.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '@tessera/service-kit';
 import { createMetrics } from './metrics.js';
 import { createStore } from './store/create-store.js';
 import type { Clock, Store } from './store/store.js';

@@ -1,5 +1,7 @@
+import { ConfigError, configVar, loadEnv, type LogLevel } from '@tessera/service-kit';
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+
+export { ConfigError };
 
 export const SIGNING_ALGS = ['ES256', 'EdDSA', 'RS256', 'PS256'] as const;
 export type SigningAlg = (typeof SIGNING_ALGS)[number];
@@ -37,45 +39,23 @@ export interface Config {
   rateLimit: number;
   authFailureLimit: number;
   trustProxy: boolean | number | string;
-  logLevel: string;
+  logLevel: LogLevel;
   production: boolean;
   /** ms */
   redisCommandTimeout: number;
 }
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
-
-const port = z
-  .string()
-  .refine((v) => /^\d{1,5}$/.test(v) && Number(v) <= 65535, 'a port number 0-65535')
-  .transform(Number);
-
-const duration = (min = 0) =>
-  z
-    .string()
-    .refine((v) => (parseDuration(v) ?? -1) >= min, `a duration of at least ${min}s: seconds (900) or with a unit (15m, 14d)`)
-    .transform((v) => parseDuration(v) as number);
+const port = configVar.port();
+const duration = (min = 0) => configVar.duration({ min });
 
 const count = z
   .string()
   .refine((v) => /^\d{1,9}$/.test(v), 'a whole number (0 turns it off)')
   .transform(Number);
 
-const httpUrl = z
-  .string()
-  .refine((v) => {
-    try {
-      const url = new URL(v);
-      return (url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash;
-    } catch {
-      return false;
-    }
-  }, 'an absolute http(s) URL without query or fragment')
-  .transform((v) => v.replace(/\/+$/, ''));
+const httpUrl = configVar.httpUrl();
 
-const schema = z.object({
+const schema = {
   NODE_ENV: z.string().default('development'),
   PORT: port.default(4000),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -112,43 +92,31 @@ const schema = z.object({
   ADMIN_PORT: port.optional(),
   RATE_LIMIT: count.default(300),
   AUTH_FAILURE_LIMIT: count.default(10),
-  TRUST_PROXY: z
-    .string()
-    .default('false')
-    .transform((v): boolean | number | string => (v === 'true' ? true : v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v)),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
-    message: 'fatal, error, warn, info, debug, trace or silent',
-  }).default('info'),
-});
+  TRUST_PROXY: configVar.trustProxy().default(false),
+  LOG_LEVEL: configVar.logLevel().default('info'),
+};
 
 /** Reads and validates the auth server's environment; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = schema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const name = String(issue.path[0] ?? 'environment');
-    throw new ConfigError(`${name}: invalid value; expected ${issue.message}`);
-  }
-  const e = parsed.data;
+  const e = loadEnv(schema, env);
   const production = e.NODE_ENV === 'production';
   if (e.KEY_ENCRYPTION_SECRET_PREVIOUS && (!e.KEY_ENCRYPTION_SECRET || e.KEY_ENCRYPTION_SECRET === e.KEY_ENCRYPTION_SECRET_PREVIOUS)) {
-    throw new ConfigError('KEY_ENCRYPTION_SECRET_PREVIOUS: needs a different KEY_ENCRYPTION_SECRET (the new secret)');
+    throw new ConfigError('KEY_ENCRYPTION_SECRET_PREVIOUS', 'needs a different KEY_ENCRYPTION_SECRET (the new secret)');
   }
-  if (e.ADMIN_CLIENT_ID && !e.ADMIN_CLIENT_SECRET) throw new ConfigError('ADMIN_CLIENT_SECRET: required when ADMIN_CLIENT_ID is set');
+  if (e.ADMIN_CLIENT_ID && !e.ADMIN_CLIENT_SECRET) throw new ConfigError('ADMIN_CLIENT_SECRET', 'required when ADMIN_CLIENT_ID is set');
   if (production) {
-    if (!e.KEY_ENCRYPTION_SECRET) throw new ConfigError('KEY_ENCRYPTION_SECRET: required when NODE_ENV=production');
-    if (!e.REDIS_URL && !e.REDIS_CLUSTER_NODES) throw new ConfigError('REDIS_URL: required when NODE_ENV=production (the embedded store keeps nothing across restarts)');
-    if (!e.ADMIN_CLIENT_ID) throw new ConfigError('ADMIN_CLIENT_ID: required when NODE_ENV=production, with ADMIN_CLIENT_SECRET');
+    if (!e.KEY_ENCRYPTION_SECRET) throw new ConfigError('KEY_ENCRYPTION_SECRET', 'required when NODE_ENV=production');
+    if (!e.REDIS_URL && !e.REDIS_CLUSTER_NODES) throw new ConfigError('REDIS_URL', 'required when NODE_ENV=production (the embedded store keeps nothing across restarts)');
+    if (!e.ADMIN_CLIENT_ID) throw new ConfigError('ADMIN_CLIENT_ID', 'required when NODE_ENV=production, with ADMIN_CLIENT_SECRET');
   }
   if (e.REFRESH_TOKEN_TTL > e.REFRESH_FAMILY_MAX_AGE) {
-    throw new ConfigError('REFRESH_TOKEN_TTL: must not exceed REFRESH_FAMILY_MAX_AGE');
+    throw new ConfigError('REFRESH_TOKEN_TTL', 'must not exceed REFRESH_FAMILY_MAX_AGE');
   }
   if (e.KEY_ROTATION_INTERVAL > 0 && e.KEY_ROTATION_INTERVAL < e.JWKS_MAX_AGE) {
-    throw new ConfigError('KEY_ROTATION_INTERVAL: must be 0 (manual) or at least JWKS_MAX_AGE, so a next key is published long enough before it signs');
+    throw new ConfigError('KEY_ROTATION_INTERVAL', 'must be 0 (manual) or at least JWKS_MAX_AGE, so a next key is published long enough before it signs');
   }
   if (e.ADMIN_PORT !== undefined && e.ADMIN_PORT === e.PORT && e.PORT !== 0) {
-    throw new ConfigError('ADMIN_PORT: must differ from PORT');
+    throw new ConfigError('ADMIN_PORT', 'must differ from PORT');
   }
   return {
     port: e.PORT,

@@ -1,7 +1,7 @@
 import type { ClientRegistry } from './clients/client-registry.js';
 import type { Config } from './config.js';
 import type { SigningKeys } from './keys/signing-keys.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '@tessera/service-kit';
 import type { Metrics } from './metrics.js';
 import type { Clock, RefreshPolicy, Store } from './store/store.js';
 

@@ -1,9 +1,9 @@
 import type { Server } from 'node:http';
+import { createLogger, exitOnSignals, gracefulShutdown, loadConfigOrExit } from '@tessera/service-kit';
 import { createApp } from './app.js';
 import { buildDeps, ensureAdminClient, startKeyMaintenance } from './bootstrap.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { loadConfig } from './config.js';
 import { KeyDecryptionError } from './keys/key-encryption.js';
-import { createLogger } from './logger.js';
 import { walkthrough } from './walkthrough.js';
 
 function listen(app: import('express').Express, port: number, host: string): Promise<Server> {
@@ -13,17 +13,8 @@ function listen(app: import('express').Express, port: number, host: string): Pro
 }
 
 async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`auth-server: ${error.message}\n`);
-      process.exit(1);
-    }
-    throw error;
-  }
-  const logger = createLogger(config.logLevel);
+  const config = loadConfigOrExit('auth-server', () => loadConfig());
+  const logger = createLogger({ service: 'auth-server', level: config.logLevel });
   if (!config.redisUrl && !config.redisClusterNodes) {
     logger.warn('REDIS_URL is not set: using the embedded in-memory store; clients, keys and refresh tokens are lost at exit');
   } else if (!config.keyEncryptionSecret) {
@@ -40,24 +31,7 @@ async function main(): Promise<void> {
     'auth server listening',
   );
   if (admin.generated) process.stdout.write(walkthrough(config.issuer, admin.clientId, admin.secret, config.collectorUrl));
-
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    stopKeys();
-    const force = setTimeout(() => process.exit(1), 10_000);
-    force.unref();
-    Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
-      .then(() => deps.store.close())
-      .then(() => process.exit(0), () => process.exit(1));
-    const closeIdle = () => servers.forEach((s) => s.closeIdleConnections());
-    closeIdle();
-    setInterval(closeIdle, 100).unref();
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  exitOnSignals(gracefulShutdown({ servers, logger, beforeClose: stopKeys, closeResources: () => deps.store.close() }));
 }
 
 main().catch((error: unknown) => {

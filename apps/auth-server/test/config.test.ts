@@ -38,6 +38,8 @@ describe('config', () => {
     ['REDIS_URL', 'http://x'],
     ['SIGNING_ALG', 'HS256'],
     ['ACCESS_TOKEN_TTL', '15 minutes'],
+    ['ACCESS_TOKEN_TTL', '15 m'],
+    ['TRUST_PROXY', 'yes'],
     ['RATE_LIMIT', '-1'],
     ['LOG_LEVEL', 'loud'],
     ['REDIS_CLUSTER_NODES', 'a,b'],

@@ -1,6 +1,6 @@
 import supertest from 'supertest';
 import type { Express } from 'express';
-import { pino } from 'pino';
+import { createLogger } from '@tessera/service-kit';
 import { Writable } from 'node:stream';
 import { createApp } from '../src/app.js';
 import { buildDeps, ensureAdminClient } from '../src/bootstrap.js';
@@ -79,7 +79,7 @@ export async function buildTestDeps(testStore: TestStore, clock: TestClock, env:
     ...env,
   });
   const logs = new LogCapture();
-  const deps = await buildDeps(config, { logger: pino({ level: 'debug' }, logs.stream), store: testStore.store, clock: clock.now });
+  const deps = await buildDeps(config, { logger: createLogger({ service: 'auth-server', level: 'debug', destination: logs.stream }), store: testStore.store, clock: clock.now });
   const admin = await ensureAdminClient(deps);
   return { deps, admin, logs };
 }

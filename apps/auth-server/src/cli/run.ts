@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseDuration } from '@tessera/service-kit';
 import { ClientRegistry, viewClient } from '../clients/client-registry.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
-import { parseDuration } from '../duration.js';
 import { newClientSchema } from '../endpoints/admin-clients.js';
 import { OAuthError } from '../errors.js';
 import { KeyDecryptionError, KeyEncryption } from '../keys/key-encryption.js';

@@ -1,6 +1,6 @@
-import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { OAuthError, StoreUnavailableError, invalidRequest, notFound, temporarilyUnavailable } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { errorHandler as serializeErrors, isRequestError, requestLogger, type ErrorResponse, type Logger } from '@tessera/service-kit';
+import type { ErrorRequestHandler } from 'express';
+import { OAuthError, StoreUnavailableError, invalidRequest, temporarilyUnavailable } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 
 const BODY_ERRORS: Record<string, string> = {
@@ -13,37 +13,33 @@ const BODY_ERRORS: Record<string, string> = {
   'entity.verify.failed': 'the body could not be verified',
 };
 
-/** Turns whatever a route threw into an RFC 6749 §5.2 body; anything unexpected becomes a logged server_error. */
+const respond = (oauth: OAuthError): ErrorResponse => ({
+  status: oauth.status,
+  headers: oauth.headers,
+  body: { error: oauth.code, error_description: oauth.description },
+});
+
+/**
+ * Turns whatever a route threw into an RFC 6749 §5.2 body; anything unexpected becomes the service
+ * kit's logged server_error.
+ */
 export function errorHandler(logger: Logger, metrics: Metrics): ErrorRequestHandler {
-  return (error: unknown, req, res, _next) => {
-    const log = (res.locals.log as Logger | undefined) ?? logger;
-    let oauth: OAuthError;
-    if (error instanceof OAuthError) {
-      oauth = error;
-    } else if (error instanceof StoreUnavailableError) {
-      metrics.storeErrors.inc();
-      log.warn({ err: { message: error.message }, path: req.path }, 'store unavailable');
-      oauth = temporarilyUnavailable();
-    } else if (error instanceof URIError) {
-      oauth = invalidRequest('the request path is not valid percent-encoding');
-    } else if (isBodyError(error)) {
-      oauth = invalidRequest(BODY_ERRORS[error.type ?? ''] ?? 'the request body is malformed');
-      if (error.status === 413 || error.status === 415) oauth = new OAuthError('invalid_request', error.status, oauth.description);
-    } else {
-      log.error({ err: error, path: req.path }, 'unexpected error');
-      oauth = new OAuthError('server_error', 500, 'the server could not handle the request');
-    }
-    if (res.headersSent) return void res.end();
-    res.status(oauth.status).set(oauth.headers).json({ error: oauth.code, error_description: oauth.description });
-  };
+  return serializeErrors({
+    logger,
+    known: (error, req, res) => {
+      if (error instanceof OAuthError) return respond(error);
+      if (error instanceof StoreUnavailableError) {
+        metrics.storeErrors.inc();
+        requestLogger(res, logger).warn({ err: { message: error.message }, path: req.path }, 'store unavailable');
+        return respond(temporarilyUnavailable());
+      }
+      if (error instanceof URIError) return respond(invalidRequest('the request path is not valid percent-encoding'));
+      if (isRequestError(error)) {
+        const description = BODY_ERRORS[error.type ?? ''] ?? 'the request body is malformed';
+        const status = error.status === 413 || error.status === 415 ? error.status : 400;
+        return respond(new OAuthError('invalid_request', status, description));
+      }
+      return undefined;
+    },
+  });
 }
-
-/** A body-parser error (typed), or any other client error it raises, e.g. a body that does not inflate. */
-function isBodyError(error: unknown): error is { type?: string; status: number } {
-  const e = error as { type?: unknown; status?: unknown; expose?: unknown } | null;
-  return (typeof e?.type === 'string' || e?.expose === true) && typeof e.status === 'number' && e.status >= 400 && e.status < 500;
-}
-
-export const notFoundHandler: RequestHandler = (req) => {
-  throw notFound(`no route for ${req.method} ${req.path.slice(0, 200)}`);
-};

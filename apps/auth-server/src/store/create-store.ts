@@ -1,5 +1,5 @@
 import type { Config } from '../config.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@tessera/service-kit';
 import { MemoryStore } from './memory-store.js';
 import { RedisStore, connectRedis } from './redis-store.js';
 import type { Clock, Store } from './store.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
+import type { Logger } from '@tessera/service-kit';
 import { StoreUnavailableError } from '../errors.js';
-import type { Logger } from '../logger.js';
 import { CREATE_FAMILY, DELETE_CLIENT, FIND_REFRESH_TOKEN, INDEX_FAMILY, PUT_CLIENT, ROTATE, SAVE_KEYSET } from './redis-scripts.js';
 import type {
   ClientPage,
