@@ -53,7 +53,7 @@ const count = z
   .refine((v) => /^\d{1,9}$/.test(v), 'a whole number (0 turns it off)')
   .transform(Number);
 
-const httpUrl = configVar.httpUrl();
+const httpUrl = configVar.httpUrl({ trimTrailingSlash: true });
 
 const schema = {
   NODE_ENV: z.string().default('development'),

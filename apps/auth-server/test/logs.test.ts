@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createVerifier } from '@tessera/guard';
-import { pino } from 'pino';
+import { createLogger } from '@tessera/service-kit';
 import { Registry } from 'prom-client';
 import supertest from 'supertest';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -25,7 +25,7 @@ describe('logs of a full flow', () => {
         jwksUri: `http://127.0.0.1:${(auth.address() as AddressInfo).port}/.well-known/jwks.json`,
       });
       const collector = supertest(
-        createCollectorApp({ config: { requiredScope: 'collect', trustProxy: false }, verifier, logger: pino({ level: 'debug' }, collectorLogs.stream), registry: new Registry() }),
+        createCollectorApp({ config: { requiredScope: 'collect', trustProxy: false }, verifier, logger: createLogger({ service: 'collector', level: 'debug', destination: collectorLogs.stream }), registry: new Registry() }),
       );
 
       /** credentials whose every long segment must stay out of the logs (a refresh token's family id is not secret: its last segment is) */
@@ -62,6 +62,9 @@ describe('logs of a full flow', () => {
       const requests = [...h.logs.lines, ...collectorLogs.lines].filter((l) => l.msg === 'request');
       expect(requests.length).toBeGreaterThan(15);
       for (const line of requests) expect(line.req_id).toMatch(/^[\w.:-]+$/);
+      for (const [service, capture] of [['auth-server', h.logs], ['collector', collectorLogs]] as const) {
+        for (const line of capture.lines) expect(line).toMatchObject({ service, time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/) });
+      }
       expect(collectorLogs.lines.filter((l) => l.msg === 'request')).toHaveLength(2);
 
       const event = (name: string) => h.logs.lines.filter((l) => l.event === name);

@@ -1,11 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { requireAccessToken, type Verifier } from '@tessera/guard';
-import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import { errorHandler, notFoundHandler, requestContext, type Logger } from '@tessera/service-kit';
+import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
-import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { CollectorConfig } from './config.js';
-import { registerMetrics, type ObserveRequest } from './metrics.js';
+import { registerMetrics } from './metrics.js';
 
 /** What {@link createApp} needs; tests build these themselves. */
 export interface AppDeps {
@@ -17,27 +16,6 @@ export interface AppDeps {
 
 /** The `WWW-Authenticate` realm of the collector. */
 export const REALM = 'collector';
-
-const REQUEST_ID = /^[\w.:-]{1,128}$/;
-
-/** Gives every request an id (a sane X-Request-Id, else a new one), echoed back and on every log line of the request. */
-function instrument(observe: ObserveRequest, logger: Logger): RequestHandler {
-  return (req, res, next) => {
-    const incoming = req.headers['x-request-id'];
-    const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    res.setHeader('X-Request-Id', requestId);
-    const log = logger.child({ req_id: requestId });
-    res.locals.log = log;
-    const start = process.hrtime.bigint();
-    res.once('finish', () => {
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
-      observe({ method: req.method, route, status: res.statusCode }, seconds);
-      log.info({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
-    });
-    next();
-  };
-}
 
 /**
  * Opt-in CORS for browser callers (Swagger UI on the auth server): only the exact listed origins get
@@ -67,17 +45,11 @@ export function cors(origins: readonly string[]): RequestHandler {
   };
 }
 
-function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (error: unknown, _req, res, next) => {
-    if (res.headersSent) return next(error);
-    const status = (error as { status?: unknown }).status;
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      res.status(status).json({ error: 'invalid_request', error_description: 'the request could not be processed' });
-      return;
-    }
-    ((res.locals.log as Logger | undefined) ?? logger).error({ err: error }, 'unhandled error');
-    res.status(500).json({ error: 'server_error', error_description: 'internal error' });
-  };
+/** A client error (a bad header, a body the route does not take) without details; the rest is the kit's server_error. */
+function clientError(error: unknown) {
+  const status = (error as { status?: unknown } | null)?.status;
+  if (typeof status !== 'number' || status < 400 || status >= 500) return undefined;
+  return { status, body: { error: 'invalid_request', error_description: 'the request could not be processed' } };
 }
 
 /** Builds the collector's express app: `GET /collect`, `/healthz`, `/metrics`. */
@@ -87,7 +59,7 @@ export function createApp({ config, verifier, logger, registry }: AppDeps): Expr
   app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
   app.use(helmet());
-  app.use(instrument(registerMetrics(registry, verifier), logger));
+  app.use(requestContext({ logger, observe: registerMetrics(registry, verifier) }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -102,9 +74,7 @@ export function createApp({ config, verifier, logger, registry }: AppDeps): Expr
     res.set('Cache-Control', 'no-store').json({ message: 'collected', claims: req.auth?.claims });
   });
 
-  app.use((_req, res) => {
-    res.status(404).json({ error: 'not_found', error_description: 'no such resource' });
-  });
-  app.use(errorHandler(logger));
+  app.use(notFoundHandler);
+  app.use(errorHandler({ logger, known: clientError }));
   return app;
 }

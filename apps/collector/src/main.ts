@@ -1,32 +1,13 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createVerifier } from '@tessera/guard';
-import { pino } from 'pino';
+import { createLogger, exitOnSignals, gracefulShutdown, loadConfigOrExit } from '@tessera/service-kit';
 import { Registry } from 'prom-client';
 import { createApp } from './app.js';
-import { ConfigError, loadConfig, type CollectorConfig } from './config.js';
+import { loadConfig } from './config.js';
 
-const SHUTDOWN_GRACE_MS = 10_000;
-
-function readConfig(): CollectorConfig {
-  try {
-    return loadConfig();
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`collector: ${error.message}\n`);
-    process.exit(1);
-  }
-}
-
-const config = readConfig();
-const logger = pino({
-  name: 'collector',
-  level: config.logLevel,
-  redact: {
-    paths: ['req.headers.authorization', 'headers.authorization', 'authorization', 'token', '*.token'],
-    censor: '[redacted]',
-  },
-});
+const config = loadConfigOrExit('collector', () => loadConfig());
+const logger = createLogger({ service: 'collector', level: config.logLevel });
 
 const verifier = createVerifier({
   issuer: config.issuer,
@@ -53,16 +34,4 @@ server.listen(config.port, config.host, () => {
   });
 });
 
-function shutdown(signal: NodeJS.Signals): void {
-  logger.info({ signal }, 'shutting down');
-  setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS).unref();
-  server.close(() => {
-    logger.info('stopped');
-    process.exit(0);
-  });
-  server.closeIdleConnections();
-  setInterval(() => server.closeIdleConnections(), 100).unref();
-}
-
-process.once('SIGTERM', shutdown);
-process.once('SIGINT', shutdown);
+exitOnSignals(gracefulShutdown({ servers: [server], logger }));

@@ -100,7 +100,7 @@ describe('collector API', () => {
     const token = await issuer.sign();
     await request(app).get('/collect').set(bearer(token)).expect(200);
     await request(app).get(`/collect?access_token=${token}`).expect(400);
-    expect(logs()).toContain('"path":"/collect"');
+    expect(logs()).toContain('"route":"/collect"');
     expect(logs()).not.toContain(token);
     expect(logs()).not.toContain(token.split('.')[2]);
   });
@@ -188,7 +188,7 @@ describe('error handling', () => {
     };
     const app = createApp({ config, verifier: broken, logger: pino({ level: 'silent' }), registry: new Registry() });
     const res = await request(app).get('/collect').set('Authorization', 'Bearer a.b.c').expect(500);
-    expect(res.body).toEqual({ error: 'server_error', error_description: 'internal error' });
+    expect(res.body).toEqual({ error: 'server_error', error_description: 'the server could not handle the request' });
     expect(res.text).not.toMatch(/exploded|secret|\.ts/);
   });
 });

@@ -32,7 +32,7 @@ describe('collector process (dist/main.js)', () => {
     const [stdout, stderr, [code]] = await Promise.all([output(child.stdout), output(child.stderr), once(child, 'exit')]);
     expect(code).toBe(1);
     expect(stdout).toBe('');
-    expect(stderr).toMatch(/^collector: CLOCK_TOLERANCE is invalid: expected [^\n]+\n$/);
+    expect(stderr).toMatch(/^collector: CLOCK_TOLERANCE: invalid value; expected [^\n]+\n$/);
   });
 
   it('serves tokens of the configured issuer and shuts down on SIGTERM', async () => {

@@ -115,8 +115,12 @@ export const configVar = {
     }, ACCEPTS.duration(min, max)),
   /** A TCP port, see {@link parsePort}. */
   port: () => parsed(parsePort, ACCEPTS.port),
-  /** See {@link isHttpUrl}; trailing slashes are removed. */
-  httpUrl: () => parsed((v) => (isHttpUrl(v) ? v.replace(/\/+$/, '') : undefined), ACCEPTS.httpUrl),
+  /**
+   * See {@link isHttpUrl}. With `trimTrailingSlash` (for a server's own base URL) trailing slashes are
+   * removed; without, the value is kept as written (an issuer compared with a token's `iss`).
+   */
+  httpUrl: ({ trimTrailingSlash = false }: { trimTrailingSlash?: boolean } = {}) =>
+    parsed((v) => (isHttpUrl(v) ? (trimTrailingSlash ? v.replace(/\/+$/, '') : v) : undefined), ACCEPTS.httpUrl),
   /** See {@link parseTrustProxy}. */
   trustProxy: () => parsed(parseTrustProxy, ACCEPTS.trustProxy),
   /** One of {@link LOG_LEVELS}. */

@@ -53,20 +53,22 @@ describe('loadEnv', () => {
   const shape = {
     PORT: configVar.port().default(4000),
     TTL: configVar.duration({ min: 1, max: 3600 }).default(900),
-    ISSUER: configVar.httpUrl().default('http://localhost:4000'),
+    ISSUER: configVar.httpUrl({ trimTrailingSlash: true }).default('http://localhost:4000'),
+    EXACT: configVar.httpUrl().optional(),
     TRUST_PROXY: configVar.trustProxy().default(false),
     LOG_LEVEL: configVar.logLevel().default('info'),
     SECRET: z.string().min(4, 'at least 4 characters').optional(),
   };
 
   it('applies defaults for unset and empty values and parses the rest', () => {
-    expect(loadEnv(shape, { PORT: '', TTL: '15m', ISSUER: 'https://a.example/t/', TRUST_PROXY: ' 1 ', LOG_LEVEL: 'debug', SECRET: ' pad ' })).toEqual({
+    expect(loadEnv(shape, { PORT: '', TTL: '15m', ISSUER: 'https://a.example/t/', TRUST_PROXY: ' 1 ', LOG_LEVEL: 'debug', SECRET: ' pad ', EXACT: 'https://idp.example/' })).toEqual({
       PORT: 4000,
       TTL: 900,
       ISSUER: 'https://a.example/t',
       TRUST_PROXY: 1,
       LOG_LEVEL: 'debug',
       SECRET: ' pad ',
+      EXACT: 'https://idp.example/',
     });
   });
 
