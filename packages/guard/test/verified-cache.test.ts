@@ -61,11 +61,22 @@ describe('verified token cache', () => {
     }
   });
 
-  it('can be turned off, and refuses a bad size', async () => {
-    const verifier = createVerifier({ issuer: issuer.url, audience: 'collector', jwksUri: issuer.jwksUri, verifiedCacheSize: 0 });
-    const token = await issuer.sign();
-    await verifier.verify(token);
-    await verifier.verify(token);
+  it('can be turned off (every call checks the signature again), and refuses a bad size', async () => {
+    // counts the real WebCrypto signature checks jose makes (the spy passes every call through)
+    const checks = vi.spyOn(globalThis.crypto.subtle, 'verify');
+    try {
+      const signatureChecks = async (verifiedCacheSize: number | undefined) => {
+        const verifier = createVerifier({ issuer: issuer.url, audience: 'collector', jwksUri: issuer.jwksUri, verifiedCacheSize });
+        const token = await issuer.sign();
+        checks.mockClear();
+        for (let i = 0; i < 3; i++) expect((await verifier.verify(token)).sub).toBe('client-1');
+        return checks.mock.calls.length;
+      };
+      expect(await signatureChecks(undefined)).toBe(1);
+      expect(await signatureChecks(0)).toBe(3);
+    } finally {
+      checks.mockRestore();
+    }
     expect(() => createVerifier({ issuer: issuer.url, audience: 'collector', verifiedCacheSize: -1 })).toThrow(/verifiedCacheSize/);
   });
 });
