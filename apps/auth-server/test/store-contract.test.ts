@@ -183,6 +183,12 @@ describe.each(STORE_KINDS)('store contract: %s', (kind) => {
     await t.store.denyAccessToken('jti-1', clock.ms + 30_000);
     expect(await t.store.isAccessTokenDenied('jti-1')).toBe(true);
     expect(await t.store.isAccessTokenDenied('jti-2')).toBe(false);
+    clock.advance(29);
+    expect(await t.store.isAccessTokenDenied('jti-1')).toBe(true);
+    clock.advance(1);
+    expect(await t.store.isAccessTokenDenied('jti-1')).toBe(false);
+    await t.store.denyAccessToken('jti-3', clock.ms);
+    expect(await t.store.isAccessTokenDenied('jti-3')).toBe(false);
   });
 
   it('accepts a single-use id once until it expires, per kind, with one winner among concurrent uses', async () => {

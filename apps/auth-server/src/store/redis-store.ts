@@ -225,12 +225,13 @@ export class RedisStore implements Store {
 
   denyAccessToken(jti: string, expiresAt: number): Promise<void> {
     return this.#run(async () => {
-      if (expiresAt > this.clock()) await this.redis.set(this.#denied(jti), '1', 'PXAT', expiresAt);
+      if (expiresAt > this.clock()) await this.redis.set(this.#denied(jti), String(expiresAt), 'PXAT', expiresAt);
     });
   }
 
   isAccessTokenDenied(jti: string): Promise<boolean> {
-    return this.#run(async () => (await this.redis.exists(this.#denied(jti))) === 1);
+    // the value is the expiry, checked against the injected clock (Redis's own expiry only cleans up)
+    return this.#run(async () => Number((await this.redis.get(this.#denied(jti))) ?? 0) > this.clock());
   }
 
   useOnce(kind: OnceKind, id: string, expiresAt: number): Promise<boolean> {
