@@ -146,11 +146,17 @@ describe('key set cache', () => {
     const { verifier } = verifierFor(issuer, { jwksUri: issuer.jwksUri, cooldown: 0 });
     const token = await issuer.sign();
     await verifier.verify(token);
-    const revoked = issuer.keys.shift();
+    expect(issuer.requests.jwks).toBe(1);
+    issuer.keys.shift();
     const replacement = await issuer.addKey();
+    // the unknown kid makes the verifier fetch the set again, which no longer has the first key
     await verifier.verify(await issuer.sign({}, { key: replacement }));
-    expect(revoked).toBeDefined();
-    expect(await failure(verifier.verify(token))).toBeInstanceOf(InvalidTokenError);
+    expect(issuer.requests.jwks).toBe(2);
+    const error = await failure(verifier.verify(token));
+    expect(error).toBeInstanceOf(InvalidTokenError);
+    expect(error.message).toBe('no published key matches the token kid');
+    // with cooldown 0 the now unknown kid is looked up once more before the token is refused
+    expect(issuer.requests.jwks).toBe(3);
   });
 });
 
@@ -197,6 +203,7 @@ describe('issuer outages', () => {
   it('retries at most once a second while no keys were ever obtained, not once per cooldown', async () => {
     const issuer = await startIssuer();
     await issuer.stop();
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
     const { verifier } = verifierFor(issuer, { jwksUri: issuer.jwksUri, cooldown: 600 });
     expect(await verifier.refreshKeys()).toBe(false);
     await issuer.start();
@@ -206,7 +213,10 @@ describe('issuer outages', () => {
     expect((error as KeysetUnavailableError).headers()).toEqual({ 'Retry-After': expect.stringMatching(/^\d+$/) });
     expect(issuer.requests.jwks).toBe(0);
     expect(verifier.stats).toMatchObject({ fetches: 1, fetchErrors: 1 });
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    vi.setSystemTime(Date.now() + 900);
+    expect(await failure(verifier.verify(await issuer.sign()))).toBeInstanceOf(KeysetUnavailableError);
+    expect(issuer.requests.jwks).toBe(0);
+    vi.setSystemTime(Date.now() + 100);
     await expect(verifier.verify(await issuer.sign())).resolves.toBeTruthy();
     expect(issuer.requests.jwks).toBe(1);
   });
