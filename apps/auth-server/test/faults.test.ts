@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../src/app.js';
 import { buildDeps } from '../src/bootstrap.js';
 import { loadConfig } from '../src/config.js';
@@ -105,38 +105,31 @@ describe('store outage', () => {
       }
     };
 
-    const successAfter = async (since: number) => {
-      for (let waited = 0; waited < 10_000; waited += 100) {
-        if (outcomes.slice(since).some((o) => o.status === 200)) return;
-        await sleep(100);
-      }
-      throw new Error('no successful request within 10 s of Redis returning');
-    };
+    const WAIT = { timeout: 10_000, interval: 50 };
+    /** resolves once the requests sent since `since` include one answered `status` (10 s at most) */
+    const answered = (status: number, since: number, count = 1) =>
+      vi.waitFor(() => expect(outcomes.slice(since).filter((o) => o.status === status).length).toBeGreaterThanOrEqual(count), WAIT);
 
     const drivers = Array.from({ length: WORKERS }, (_, w) => worker(w));
     try {
-      await sleep(800);
-      expect(outcomes.filter((o) => o.status === 200).length).toBeGreaterThan(WORKERS);
+      await answered(200, 0, WORKERS + 1);
 
       redis.pause();
       let mark = outcomes.length;
-      await sleep(2500);
+      await answered(503, mark);
       expect(await readyz()).toBe(503);
-      expect(outcomes.slice(mark).some((o) => o.status === 503)).toBe(true);
       redis.resume();
       mark = outcomes.length;
-      await successAfter(mark);
+      await answered(200, mark);
       expect(await readyz()).toBe(200);
 
       await redis.kill();
       mark = outcomes.length;
-      await sleep(2000);
+      await answered(503, mark);
       expect(await readyz()).toBe(503);
-      expect(outcomes.slice(mark).some((o) => o.status === 503)).toBe(true);
       await redis.launch();
       mark = outcomes.length;
-      await successAfter(mark);
-      await sleep(500);
+      await answered(200, mark, WORKERS);
     } finally {
       driving = false;
       for (const result of await Promise.allSettled(drivers)) if (result.status === 'rejected') throw result.reason;
