@@ -136,11 +136,19 @@ describe('key rotation across two auth-server instances and a collector, under l
 
     try {
       const oldKid = decodeProtectedHeader(await token(auth[0]!)).kid!;
-      await sleep(JWKS_MAX_AGE * 1000 + 500);
       const oldTokens = [await token(auth[0]!), await token(auth[1]!)];
       for (const t of oldTokens) expect(decodeProtectedHeader(t).kid).toBe(oldKid);
 
-      const rotated = await cli(['keys', 'rotate', '--json'], env);
+      // refused (exit 1, nothing changes) until the next key has been published for JWKS_MAX_AGE
+      const rotated = await until(
+        'keys rotate to be allowed',
+        async () => {
+          const attempt = await cli(['keys', 'rotate', '--json'], env);
+          if (attempt.code === 1 && /published for less than the JWKS max-age/.test(attempt.stderr + attempt.stdout)) return undefined;
+          return attempt;
+        },
+        JWKS_MAX_AGE * 1000 + 10_000,
+      );
       expect(rotated.code, rotated.stderr).toBe(0);
       const rotatedAt = Date.now();
       const keys = JSON.parse(rotated.stdout).keys as { kid: string; state: string; retired_at?: string; removed_at?: string }[];
