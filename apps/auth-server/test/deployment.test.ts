@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
@@ -70,6 +70,13 @@ describe('docker-compose.yml and Dockerfile', () => {
     for (const service of ['auth-server', 'collector']) {
       const entry = compose.services[service]!.command!.at(-1)!;
       expect(dockerfile).toContain(`COPY --from=build /app/${entry.replace(/\/main\.js$/, '')}`);
+    }
+    // every workspace the apps can depend on: its package.json in both stages (npm ci), its build in the image
+    for (const dir of ['apps', 'packages']) {
+      for (const name of readdirSync(`${root}${dir}`)) {
+        expect(dockerfile.split(`COPY ${dir}/${name}/package.json ${dir}/${name}/`)).toHaveLength(3);
+        expect(dockerfile).toContain(`COPY --from=build /app/${dir}/${name}/dist ${dir}/${name}/dist`);
+      }
     }
   });
 });
