@@ -110,3 +110,14 @@ export const DELETE_CLIENT = `
 redis.call('ZREM', KEYS[2], ARGV[1])
 return redis.call('DEL', KEYS[1])
 `;
+
+/**
+ * KEYS: single-use record. ARGV: expires_at, now (ms). The value is the expiry, compared with the caller's
+ * clock; Redis's own expiry only cleans up. 1 when this call recorded it, 0 when it was still recorded.
+ */
+export const USE_ONCE = `
+local recorded = tonumber(redis.call('GET', KEYS[1]) or '0')
+if recorded > tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[1])
+return 1
+`;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
 import type { Logger } from '@tessera/service-kit';
 import { StoreUnavailableError } from '../errors.js';
-import { CREATE_FAMILY, DELETE_CLIENT, FIND_REFRESH_TOKEN, INDEX_FAMILY, PUT_CLIENT, ROTATE, SAVE_KEYSET } from './redis-scripts.js';
+import { CREATE_FAMILY, DELETE_CLIENT, FIND_REFRESH_TOKEN, INDEX_FAMILY, PUT_CLIENT, ROTATE, SAVE_KEYSET, USE_ONCE } from './redis-scripts.js';
 import type {
   ClientPage,
   ClientRecord,
@@ -27,6 +27,7 @@ interface Scripted {
   tesseraSaveKeyset(keyset: string, ...args: (string | number)[]): Promise<number>;
   tesseraPutClient(client: string, index: string, ...args: (string | number)[]): Promise<number>;
   tesseraDeleteClient(client: string, index: string, clientId: string): Promise<number>;
+  tesseraUseOnce(record: string, expiresAt: number, now: number): Promise<number>;
 }
 
 export type RedisConnection = (Redis | Cluster) & Scripted;
@@ -70,6 +71,7 @@ export function connectRedis(options: RedisConnectionOptions): RedisConnection {
   connection.defineCommand('tesseraSaveKeyset', { numberOfKeys: 1, lua: SAVE_KEYSET });
   connection.defineCommand('tesseraPutClient', { numberOfKeys: 2, lua: PUT_CLIENT });
   connection.defineCommand('tesseraDeleteClient', { numberOfKeys: 2, lua: DELETE_CLIENT });
+  connection.defineCommand('tesseraUseOnce', { numberOfKeys: 1, lua: USE_ONCE });
   return connection as RedisConnection;
 }
 
@@ -237,7 +239,7 @@ export class RedisStore implements Store {
   useOnce(kind: OnceKind, id: string, expiresAt: number): Promise<boolean> {
     return this.#run(async () => {
       if (expiresAt <= this.clock()) return false;
-      return (await this.redis.set(this.#once(kind, id), '1', 'PXAT', expiresAt, 'NX')) === 'OK';
+      return (await this.redis.tesseraUseOnce(this.#once(kind, id), expiresAt, this.clock())) === 1;
     });
   }
 
