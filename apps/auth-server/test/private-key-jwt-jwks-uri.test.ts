@@ -26,6 +26,10 @@ class KeyServer {
         for (let i = 0; i < 16; i++) res.write(chunk);
         return res.end('"}');
       }
+      if (path === '/over64k') {
+        // a usable key set, just over 64 KiB (the guard's own default limit is 512 KiB)
+        return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: this.keys, pad: 'x'.repeat(64 * 1024) }));
+      }
       if (path === '/slow') {
         const timer = setTimeout(() => res.end(JSON.stringify({ keys: this.keys })), 2000);
         res.on('close', () => clearTimeout(timer));
@@ -132,10 +136,11 @@ describe('private_key_jwt with a jwks_uri (guard RemoteKeyset, SPEC §10 limits)
     }
   });
 
-  it('refuses a 1 MB key set, a slow one and a redirect (SSRF/DoS limits)', async () => {
+  it('refuses a 1 MB key set, one over 64 KiB, a slow one and a redirect (SSRF/DoS limits)', async () => {
     const redirectTarget = keys.count('/jwks');
     for (const [path, ms] of [
       ['/big', 2000],
+      ['/over64k', 2000],
       ['/slow', 1500],
       ['/redirect', 2000],
     ] as const) {
@@ -149,7 +154,7 @@ describe('private_key_jwt with a jwks_uri (guard RemoteKeyset, SPEC §10 limits)
     expect(keys.count('/redirect')).toBe(1);
     expect(keys.count('/jwks')).toBe(redirectTarget);
     const failures = h.logs.lines.filter((l) => l.event === 'client_jwks_fetch_failed');
-    expect(failures.map((l) => (l.err as { message: string }).message).join('\n')).toMatch(/too large[\s\S]*no answer within 300 ms[\s\S]*status 302/);
+    expect(failures.map((l) => (l.err as { message: string }).message).join('\n')).toMatch(/too large[\s\S]*too large[\s\S]*no answer within 300 ms[\s\S]*status 302/);
   });
 
   it('caches at least a minute even when the key server says max-age=1', async () => {
