@@ -121,8 +121,11 @@ function describeJoseError(error: unknown): never {
     if (error.reason === 'missing') return reject(claim, `the ${claim} claim is required`);
     return reject(claim, `the ${claim} claim is invalid`);
   }
-  if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) return reject('alg', 'the alg does not fit the key');
-  if (error instanceof errors.JOSEError || error instanceof TypeError) return reject('malformed', 'not a valid signed JWT');
+  if (error instanceof errors.JOSEAlgNotAllowed) return reject('alg', 'the alg does not fit the key');
+  if (error instanceof errors.JOSENotSupported) return reject('header', 'an unsupported header parameter (crit)');
+  // jose refuses a key it cannot use for the alg (e.g. an RSA key under 2048 bits behind a jwks_uri) with a TypeError
+  if (error instanceof TypeError) return reject('kid', 'the registered key with this kid cannot verify this alg');
+  if (error instanceof errors.JOSEError) return reject('malformed', 'not a valid signed JWT');
   throw error;
 }
 
