@@ -269,6 +269,38 @@ describe('private_key_jwt lockout', () => {
   });
 });
 
+describe('private_key_jwt keys replaced on another instance', () => {
+  it('a new key works at once on an instance that cached the client record', async () => {
+    const clock = new TestClock();
+    const prefix = uniquePrefix();
+    const stores = [await openStore('redis', clock, prefix), await openStore('redis', clock, prefix)];
+    try {
+      const [a, b] = [await buildTestDeps(stores[0]!, clock), await buildTestDeps(stores[1]!, clock)];
+      const httpB = supertest(createApp(b!.deps).public);
+      const oldKey = await testKey('ES256');
+      const newKey = await testKey('EdDSA');
+      const { client } = await a!.deps.clients.create({
+        name: 'rotating',
+        scopes: ['collect'],
+        audiences: ['collector'],
+        token_endpoint_auth_method: 'private_key_jwt',
+        jwks: { keys: [oldKey.publicJwk as never] },
+      });
+      const send = async (key: TestKey) =>
+        httpB.post('/token').type('form').send({
+          grant_type: 'client_credentials',
+          client_assertion_type: ASSERTION_TYPE,
+          client_assertion: await signAssertion(key, client.client_id, TOKEN_URL, { now: Math.floor(clock.ms / 1000) }),
+        });
+      expect((await send(oldKey)).status).toBe(200);
+      await a!.deps.clients.setKeys(client.client_id, { jwks: { keys: [newKey.publicJwk as never] } });
+      expect((await send(newKey)).status).toBe(200);
+    } finally {
+      for (const s of stores) await s.store.close();
+    }
+  });
+});
+
 describe('private_key_jwt replay across instances (better-auth #9096)', () => {
   it('of 20 concurrent requests with one assertion on two instances sharing Redis, exactly one succeeds', async () => {
     const clock = new TestClock();
