@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { ClientKeysets, type ClientKeysetOptions } from './clients/client-keysets.js';
 import { ClientRegistry } from './clients/client-registry.js';
 import { generateClientSecret } from './clients/client-secret.js';
 import type { Config } from './config.js';
@@ -14,6 +15,8 @@ export interface BuildOptions {
   logger: Logger;
   store?: Store;
   clock?: Clock;
+  /** limits of jwks_uri fetches (tests shorten the timeout and cooldown); default SPEC §10's */
+  clientKeysets?: ClientKeysetOptions;
 }
 
 /** Connects the store, loads (or creates) the signing keys and builds everything the app needs. */
@@ -31,7 +34,12 @@ export async function buildDeps(config: Config, options: BuildOptions): Promise<
     clock,
   });
   await keys.init();
-  return { config, store, keys, clients: new ClientRegistry(store, clock), logger: options.logger, metrics: createMetrics(), clock };
+  const clientKeysets = new ClientKeysets({
+    onError: (clientId, error) =>
+      options.logger.warn({ event: 'client_jwks_fetch_failed', client_id: clientId, err: { message: error.message } }, "a client's jwks_uri could not be fetched"),
+    ...options.clientKeysets,
+  });
+  return { config, store, keys, clients: new ClientRegistry(store, clock), clientKeysets, logger: options.logger, metrics: createMetrics(), clock };
 }
 
 /** The bootstrap admin client (scope admin, audience the issuer), upserted at start. */

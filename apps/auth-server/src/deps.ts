@@ -1,3 +1,4 @@
+import type { ClientKeysets } from './clients/client-keysets.js';
 import type { ClientRegistry } from './clients/client-registry.js';
 import type { Config } from './config.js';
 import type { SigningKeys } from './keys/signing-keys.js';
@@ -11,6 +12,8 @@ export interface AppDeps {
   store: Store;
   keys: SigningKeys;
   clients: ClientRegistry;
+  /** private_key_jwt clients' key sets fetched from their jwks_uri */
+  clientKeysets: ClientKeysets;
   logger: Logger;
   metrics: Metrics;
   clock: Clock;

@@ -27,7 +27,12 @@ export function createMetrics() {
       help: 'Spent refresh tokens presented again; each revoked its family',
       registers,
     }),
-    clientAuthFailures: new Counter({ name: 'client_authentication_failures_total', help: 'Failed client authentications', registers }),
+    clientAuthFailures: new Counter({
+      name: 'client_authentication_failures_total',
+      help: 'Failed client authentications by the method tried (client_secret_basic, client_secret_post, private_key_jwt, none)',
+      labelNames: ['method'] as const,
+      registers,
+    }),
     rateLimited: new Counter({ name: 'rate_limited_requests_total', help: 'Requests refused with 429', labelNames: ['limit'] as const, registers }),
     keyRotations: new Counter({ name: 'signing_key_rotations_total', help: 'Signing key rotations made by this instance', labelNames: ['reason'] as const, registers }),
     storeErrors: new Counter({ name: 'store_errors_total', help: 'Store operations that failed or timed out', registers }),

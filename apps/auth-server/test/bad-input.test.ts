@@ -34,6 +34,7 @@ const AUTH_PATHS = [
   '/admin/clients',
   '/admin/clients/%s',
   '/admin/clients/%s/secret',
+  '/admin/clients/%s/jwks',
   '/admin/keys',
   '/admin/keys/rotate',
   '/admin/keys/%s',
@@ -55,7 +56,27 @@ const CONTENT_TYPES = [
   ';;;',
   '',
 ];
-const PARAM_NAMES = ['grant_type', 'client_id', 'client_secret', 'refresh_token', 'scope', 'resource', 'token', 'token_type_hint', 'name', 'scopes', 'audiences', 'force'];
+const PARAM_NAMES = [
+  'grant_type',
+  'client_id',
+  'client_secret',
+  'refresh_token',
+  'scope',
+  'resource',
+  'token',
+  'token_type_hint',
+  'name',
+  'scopes',
+  'audiences',
+  'force',
+  'client_assertion',
+  'client_assertion_type',
+  'token_endpoint_auth_method',
+  'jwks',
+  'jwks_uri',
+  'token_endpoint_auth_signing_alg',
+  'previous_secret_expires_in',
+];
 const PARAM_VALUES = [
   'client_credentials',
   'refresh_token',
@@ -69,8 +90,33 @@ const PARAM_VALUES = [
   '%zz',
   'null',
   'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.',
+  'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+  'private_key_jwt',
+  // an ES256-looking assertion naming the admin client, with a jku header and a bogus signature
+  'eyJhbGciOiJFUzI1NiIsImtpZCI6ImsiLCJqa3UiOiJodHRwOi8vMTI3LjAuMC4xOjEvIn0.eyJpc3MiOiJ0ZXN0LWFkbWluIiwic3ViIjoidGVzdC1hZG1pbiJ9.c2ln',
+  'eyJhbGciOiJFUzI1NiJ9.W10.c2ln',
+  'http://127.0.0.1:1/jwks',
+  'ES256',
 ];
-const JSON_VALUES: unknown[] = [1, -1, 1e308, true, null, [], ['a', 'b'], {}, { nested: { deeper: [1] } }, 'ä\u0000', 'a'.repeat(5000)];
+const JSON_VALUES: unknown[] = [
+  1,
+  -1,
+  1e308,
+  true,
+  null,
+  [],
+  ['a', 'b'],
+  {},
+  { nested: { deeper: [1] } },
+  'ä\u0000',
+  'a'.repeat(5000),
+  604_801,
+  { keys: [{ kty: 'EC', kid: 'k', crv: 'P-256', x: 'AA', y: 'AA', d: 'AA' }] },
+  { keys: [{ kty: 'RSA', kid: 'k', n: 'AQAB', e: 'AQAB' }] },
+  { keys: [{ kty: 'OKP', kid: 'k', crv: 'Ed25519', x: '%%%' }] },
+  { keys: 'none' },
+  { keys: Array.from({ length: 11 }, (_, i) => ({ kty: 'OKP', kid: `k${i}`, crv: 'Ed25519', x: 'AA' })) },
+];
 
 function base64(text: string) {
   return Buffer.from(text, 'utf8').toString('base64');
@@ -171,6 +217,39 @@ describe('malformed requests to both apps', () => {
     expect([...statuses.keys()].some((s) => s >= 400 && s < 500)).toBe(true);
     const health = await fetch(`http://127.0.0.1:${port()}/healthz`);
     expect(health.status).toBe(200);
+  });
+
+  it('private_key_jwt fields: seeded registrations answer 201 or 400 naming a field, seeded assertions 400 or 401', async () => {
+    const random = prng(SEED + 2);
+    const jwksValues = JSON_VALUES.filter((v) => typeof v === 'object');
+    const methods = ['private_key_jwt', 'client_secret_basic', 'client_secret_post', 'none', 1, undefined];
+    const uris = ['https://keys.example/jwks', 'http://127.0.0.1:1/jwks', 'http://keys.example/jwks', 'javascript:alert(1)', '', 'a'.repeat(3000), undefined];
+    const algs = ['ES256', 'EdDSA', 'HS256', 'none', 'es256', 7, undefined];
+    const unexpected: string[] = [];
+    for (let i = 0; i < 150; i++) {
+      const body: Record<string, unknown> = { name: 'fuzz', scopes: ['collect'], audiences: ['collector'] };
+      const add = (name: string, values: readonly unknown[]) => {
+        const value = pick(random, values);
+        if (value !== undefined) body[name] = value;
+      };
+      add('token_endpoint_auth_method', methods);
+      if (random() < 0.6) add('jwks', jwksValues);
+      if (random() < 0.5) add('jwks_uri', uris);
+      if (random() < 0.4) add('token_endpoint_auth_signing_alg', algs);
+      const res = await h.http.post('/admin/clients').set('Authorization', `Bearer ${adminToken}`).send(body);
+      const named = res.status === 400 && /^[\w.]+: /.test(res.body.error_description ?? '');
+      if (res.status !== 201 && !named) unexpected.push(`${JSON.stringify(body).slice(0, 200)} → ${res.status} ${JSON.stringify(res.body)}`);
+      if (res.status === 201 && res.body.token_endpoint_auth_method === 'private_key_jwt') {
+        const assertion = pick(random, PARAM_VALUES.filter((v) => v.includes('.')));
+        const token = await h.http
+          .post('/token')
+          .type('form')
+          .send({ grant_type: 'client_credentials', client_id: res.body.client_id, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion });
+        if (token.status !== 401 && token.status !== 400) unexpected.push(`assertion ${assertion.slice(0, 40)} → ${token.status}`);
+        if (JSON.stringify(token.body).includes(assertion)) unexpected.push(`assertion echoed: ${JSON.stringify(token.body)}`);
+      }
+    }
+    expect(unexpected).toEqual([]);
   });
 
   it('still issues tokens and logged no unexpected error', async () => {

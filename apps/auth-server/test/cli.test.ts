@@ -1,8 +1,12 @@
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { redisUrl } from '../../../test/support/redis.js';
 import { startHarness, type Harness } from './harness.js';
+import { ASSERTION_TYPE, signAssertion, testKey } from './support/assertions.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const SECRET = 'test-key-encryption-secret-0123456789abcdef';
@@ -135,6 +139,56 @@ describe('ops CLI against Redis', () => {
     const badTtl = await cli(['clients', 'create', '--name', 'x', '--scope', 'a', '--audience', 'a', '--access-token-ttl', '1d'], env);
     expect(badTtl.code).toBe(2);
     expect(badTtl.stderr).toMatch(/--access-token-ttl: at most ACCESS_TOKEN_TTL/);
+  });
+});
+
+describe('ops CLI: private_key_jwt clients', () => {
+  it('clients create --auth-method private_key_jwt with --jwks-file or --jwks-uri: no secret; bad keys exit 2 naming the flag', async () => {
+    const h = await startHarness('redis');
+    const env = { REDIS_URL: redisUrl(), REDIS_PREFIX: h.testStore.prefix };
+    const dir = await mkdtemp(join(tmpdir(), 'tessera-cli-'));
+    try {
+      const key = await testKey('EdDSA');
+      const file = join(dir, 'jwks.json');
+      await writeFile(file, JSON.stringify({ keys: [key.publicJwk] }));
+      const base = ['clients', 'create', '--name', 'keyed', '--scope', 'collect', '--audience', 'collector', '--auth-method', 'private_key_jwt'];
+      const created = await cli([...base, '--jwks-file', file, '--json'], env);
+      expect(created.code, created.stderr).toBe(0);
+      const client = JSON.parse(created.stdout) as Record<string, unknown> & { client_id: string };
+      expect(client).toMatchObject({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [key.publicJwk] } });
+      expect(client).not.toHaveProperty('client_secret');
+      const token = await h.http
+        .post('/token')
+        .type('form')
+        .send({
+          grant_type: 'client_credentials',
+          client_assertion_type: ASSERTION_TYPE,
+          client_assertion: await signAssertion(key, client.client_id, `${h.deps.config.issuer}/token`, { now: Math.floor(h.clock.ms / 1000) }),
+        });
+      expect(token.status).toBe(200);
+
+      const byUri = await cli([...base, '--jwks-uri', 'https://keys.example/jwks.json'], env);
+      expect(byUri.code).toBe(0);
+      expect(byUri.stdout).toMatch(/^client_id:\s+\S+\ntoken_endpoint_auth_method:\s+private_key_jwt\njwks_uri:\s+https:\/\/keys\.example\/jwks\.json\n/);
+      expect(byUri.stdout).not.toMatch(/^client_secret:/m);
+
+      await writeFile(file, JSON.stringify({ keys: [key.privateJwk] }));
+      const leaked = await cli([...base, '--jwks-file', file], env);
+      expect(leaked.code).toBe(2);
+      expect(leaked.stderr).toMatch(/^tessera: --jwks-file: keys\.0\.d: a private key member/);
+      const missing = await cli([...base, '--jwks-file', join(dir, 'nope.json')], env);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toMatch(/^tessera: --jwks-file: cannot read/);
+      const plainHttp = await cli([...base, '--jwks-uri', 'http://keys.example/jwks'], env);
+      expect(plainHttp.code).toBe(2);
+      expect(plainHttp.stderr).toMatch(/^tessera: --jwks-uri: /);
+      const neither = await cli(base, env);
+      expect(neither.code).toBe(2);
+      expect(neither.stderr).toMatch(/^tessera: --jwks-file: .*exactly one of jwks and jwks_uri/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+      await h.close();
+    }
   });
 });
 

@@ -3,7 +3,7 @@ import type { Express } from 'express';
 import { createLogger } from '@tessera/service-kit';
 import { Writable } from 'node:stream';
 import { createApp } from '../src/app.js';
-import { buildDeps, ensureAdminClient } from '../src/bootstrap.js';
+import { buildDeps, ensureAdminClient, type BuildOptions } from '../src/bootstrap.js';
 import { loadConfig } from '../src/config.js';
 import type { AppDeps } from '../src/deps.js';
 import { MemoryStore } from '../src/store/memory-store.js';
@@ -70,7 +70,7 @@ export interface Harness {
 export const ISSUER = 'http://auth.test';
 
 /** The auth server's deps on a test store, with fixed secrets, debug logs captured and the bootstrap admin client. */
-export async function buildTestDeps(testStore: TestStore, clock: TestClock, env: Record<string, string> = {}) {
+export async function buildTestDeps(testStore: TestStore, clock: TestClock, env: Record<string, string> = {}, options: Partial<BuildOptions> = {}) {
   const config = loadConfig({
     ISSUER,
     KEY_ENCRYPTION_SECRET: 'test-key-encryption-secret-0123456789abcdef',
@@ -79,16 +79,21 @@ export async function buildTestDeps(testStore: TestStore, clock: TestClock, env:
     ...env,
   });
   const logs = new LogCapture();
-  const deps = await buildDeps(config, { logger: createLogger({ service: 'auth-server', level: 'debug', destination: logs.stream }), store: testStore.store, clock: clock.now });
+  const deps = await buildDeps(config, {
+    logger: createLogger({ service: 'auth-server', level: 'debug', destination: logs.stream }),
+    store: testStore.store,
+    clock: clock.now,
+    ...options,
+  });
   const admin = await ensureAdminClient(deps);
   return { deps, admin, logs };
 }
 
 /** A real auth server app on the chosen store, driven through supertest. */
-export async function startHarness(kind: StoreKind, env: Record<string, string> = {}): Promise<Harness> {
+export async function startHarness(kind: StoreKind, env: Record<string, string> = {}, options: Partial<BuildOptions> = {}): Promise<Harness> {
   const clock = new TestClock();
   const testStore = await openStore(kind, clock);
-  const { deps, admin, logs } = await buildTestDeps(testStore, clock, { ISSUER, ...env });
+  const { deps, admin, logs } = await buildTestDeps(testStore, clock, { ISSUER, ...env }, options);
   const app = createApp(deps).public;
   const http = supertest(app);
 

@@ -29,6 +29,14 @@ export interface RemoteKeysetOptions {
   fetch: typeof globalThis.fetch;
   /** Called once per failure episode (first failure after a success or at start). */
   onError?: ((error: KeysetFetchError) => void) | undefined;
+  /** Largest accepted response body in bytes; a larger one is refused without reading the rest. Default 512 KiB. */
+  maxBytes?: number | undefined;
+  /** Whether HTTP redirects are followed. Default `true`; when `false` a 3xx answer is a failed fetch. */
+  followRedirects?: boolean | undefined;
+  /** Lower bound on the cache lifetime in seconds, applied to `max-age`, `no-store` and `no-cache` alike. Default 0. */
+  minCacheAge?: number | undefined;
+  /** Upper bound on a honoured `Cache-Control: max-age`, in seconds. Default 86400 (24 h). */
+  maxCacheAge?: number | undefined;
 }
 
 /** Seconds between attempts while no key set was ever obtained (a cooldown longer than this waits no longer). */
@@ -96,11 +104,30 @@ function parseKeyset(document: unknown, url: string): Map<string, JWK> {
   return keys;
 }
 
-function maxAgeOf(cacheControl: string | null, fallback: number): number {
+function maxAgeOf(cacheControl: string | null, fallback: number, max: number): number {
   if (cacheControl === null) return fallback;
   if (/(?:^|,)\s*(?:no-store|no-cache)\s*(?:,|$)/i.test(cacheControl)) return 0;
   const match = /(?:^|,)\s*max-age\s*=\s*"?(\d+)"?\s*(?:,|$)/i.exec(cacheControl);
-  return match?.[1] === undefined ? fallback : Math.min(Number(match[1]), MAX_CACHE_AGE);
+  return match?.[1] === undefined ? fallback : Math.min(Number(match[1]), max);
+}
+
+/** The body as text, reading at most `maxBytes` (the stream is cancelled beyond that). */
+async function readLimited(response: Response, maxBytes: number, url: string): Promise<string> {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw new KeysetFetchError(url, 'the response is too large');
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /**
@@ -181,6 +208,20 @@ export class RemoteKeyset {
   }
 
   /**
+   * Every cached key (for a token without `kid`), fetching the set first when it was never obtained.
+   * @throws {@link KeysetUnavailableError} when no key set has ever been obtained.
+   */
+  async getKeys(): Promise<JWK[]> {
+    if (this.#keys === undefined) {
+      await this.refresh();
+      if (this.#keys === undefined) throw new KeysetUnavailableError(this.#retryAfter(), { cause: this.#lastError });
+    } else if (Date.now() >= this.#expiresAt) {
+      void this.refresh();
+    }
+    return [...this.#keys.values()];
+  }
+
+  /**
    * Fetches the key set unless a fetch is in flight (then joins it) or the last attempt
    * was less than `cooldown` seconds ago (then does nothing). Never rejects.
    */
@@ -209,7 +250,9 @@ export class RemoteKeyset {
       const url = await this.#resolveJwksUri();
       const { document, cacheControl } = await this.#fetchJson(url);
       this.#keys = parseKeyset(document, url);
-      this.#expiresAt = Date.now() + maxAgeOf(cacheControl, this.#options.cacheMaxAge) * 1000;
+      const { minCacheAge = 0, maxCacheAge = MAX_CACHE_AGE } = this.#options;
+      const maxAge = Math.max(minCacheAge, maxAgeOf(cacheControl, this.#options.cacheMaxAge, maxCacheAge));
+      this.#expiresAt = Date.now() + maxAge * 1000;
       this.#failing = false;
     } catch (error) {
       this.#fetchErrors++;
@@ -245,24 +288,25 @@ export class RemoteKeyset {
   }
 
   async #fetchJson(url: string): Promise<{ document: unknown; cacheControl: string | null }> {
-    const { timeout } = this.#options;
+    const { timeout, maxBytes = MAX_DOCUMENT_BYTES, followRedirects = true } = this.#options;
     let text: string;
     let cacheControl: string | null;
     try {
       const response = await this.#options.fetch(url, {
         headers: { accept: 'application/jwk-set+json, application/json' },
         signal: AbortSignal.timeout(timeout),
+        redirect: followRedirects ? 'follow' : 'manual',
       });
       if (response.status !== 200) {
         await response.body?.cancel();
         throw new KeysetFetchError(url, `unexpected HTTP status ${response.status}`);
       }
-      if (Number(response.headers.get('content-length') ?? 0) > MAX_DOCUMENT_BYTES) {
+      if (Number(response.headers.get('content-length') ?? 0) > maxBytes) {
         await response.body?.cancel();
         throw new KeysetFetchError(url, 'the response is too large');
       }
       cacheControl = response.headers.get('cache-control');
-      text = await response.text();
+      text = await readLimited(response, maxBytes, url);
     } catch (error) {
       if (error instanceof KeysetFetchError) throw error;
       const timedOut = error instanceof DOMException && error.name === 'TimeoutError';
@@ -270,7 +314,6 @@ export class RemoteKeyset {
         cause: error,
       });
     }
-    if (text.length > MAX_DOCUMENT_BYTES) throw new KeysetFetchError(url, 'the response is too large');
     try {
       return { document: JSON.parse(text) as unknown, cacheControl };
     } catch (error) {

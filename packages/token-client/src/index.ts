@@ -6,4 +6,11 @@
  */
 export { createTokenClient, type TokenClient } from './token-client.js';
 export { TokenClientError, type TokenClientErrorCode } from './errors.js';
-export { DEFAULT_REFRESH_SKEW, DEFAULT_TIMEOUT, type AuthMethod, type TokenClientOptions } from './options.js';
+export {
+  DEFAULT_REFRESH_SKEW,
+  DEFAULT_TIMEOUT,
+  type AssertionAlgorithm,
+  type AuthMethod,
+  type ClientAssertionOptions,
+  type TokenClientOptions,
+} from './options.js';

@@ -1,3 +1,5 @@
+import type { KeyObject } from 'node:crypto';
+import { importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { TokenClientError } from './errors.js';
 import { isHttpUrl, resolveOptions, type ResolvedOptions, type TokenClientOptions } from './options.js';
 
@@ -37,6 +39,13 @@ const ERROR_CODE = /^[\x20\x21\x23-\x5B\x5D-\x7E]{1,128}$/;
 /** RFC 6750 §2.1 b64token */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 const MAX_DESCRIPTION = 300;
+const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/** seconds */
+const ASSERTION_LIFETIME = 60;
+
+/** A CryptoKey or KeyObject (anything but a JWK object). */
+const isKeyLike = (key: unknown): key is CryptoKey | KeyObject =>
+  typeof key === 'object' && key !== null && ('algorithm' in key || 'asymmetricKeyType' in key);
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
@@ -73,6 +82,23 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     return out.length > MAX_DESCRIPTION ? `${out.slice(0, MAX_DESCRIPTION)}…` : out;
   };
 
+  let signingKey: Promise<CryptoKey | KeyObject | Uint8Array> | undefined;
+  /** A fresh RFC 7523 client assertion: new jti, aud = the issuer, exp 60 s ahead. */
+  async function signAssertion(): Promise<string> {
+    const { privateKey, kid, alg } = o.clientAssertion!;
+    signingKey ??= isKeyLike(privateKey) ? Promise.resolve(privateKey) : importJWK(privateKey as JWK, alg);
+    const now = Math.floor(o.clock() / 1000);
+    return new SignJWT({})
+      .setProtectedHeader(kid === undefined ? { alg } : { alg, kid })
+      .setIssuer(o.clientId)
+      .setSubject(o.clientId)
+      .setAudience(o.issuer)
+      .setJti(globalThis.crypto.randomUUID())
+      .setIssuedAt(now)
+      .setExpirationTime(now + ASSERTION_LIFETIME)
+      .sign(await signingKey);
+  }
+
   async function send(url: string, init: RequestInit, what: string): Promise<Response> {
     try {
       return await o.fetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(o.timeout) });
@@ -104,11 +130,15 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   async function requestToken(url: string, params: Record<string, string>): Promise<Issued> {
     const body = new URLSearchParams(params);
     const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
-    if (o.authMethod === 'client_secret_basic') {
-      headers.authorization = `Basic ${btoa(`${formEncode(o.clientId)}:${formEncode(o.clientSecret)}`)}`;
+    if (o.clientAssertion) {
+      body.set('client_id', o.clientId);
+      body.set('client_assertion_type', CLIENT_ASSERTION_TYPE);
+      body.set('client_assertion', await signAssertion());
+    } else if (o.authMethod === 'client_secret_basic') {
+      headers.authorization = `Basic ${btoa(`${formEncode(o.clientId)}:${formEncode(o.clientSecret!)}`)}`;
     } else {
       body.set('client_id', o.clientId);
-      body.set('client_secret', o.clientSecret);
+      body.set('client_secret', o.clientSecret!);
     }
     const res = await send(url, { method: 'POST', headers, body }, 'token');
     const json = await readJson(res);

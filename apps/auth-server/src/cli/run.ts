@@ -1,8 +1,9 @@
+import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseDuration } from '@tessera/service-kit';
 import { ClientRegistry, viewClient } from '../clients/client-registry.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
-import { newClientSchema } from '../endpoints/admin-clients.js';
+import { newClientSchema, parseClientInput } from '../endpoints/admin-clients.js';
 import { OAuthError } from '../errors.js';
 import { KeyDecryptionError, KeyEncryption } from '../keys/key-encryption.js';
 import { SigningKeys, type PublicKeyView } from '../keys/signing-keys.js';
@@ -88,6 +89,10 @@ const FLAG: Record<string, string> = {
   grant_types: '--grant-type',
   refresh_token_auth: '--refresh-token-auth',
   access_token_ttl: '--access-token-ttl',
+  token_endpoint_auth_method: '--auth-method',
+  jwks: '--jwks-file',
+  jwks_uri: '--jwks-uri',
+  token_endpoint_auth_signing_alg: '--auth-signing-alg',
 };
 
 const CLIENT_ID = /^[\w.-]{1,128}$/;
@@ -167,7 +172,7 @@ const COMMANDS: Record<string, Record<string, Command>> = {
   },
   clients: {
     create: {
-      summary: 'register a client; prints its secret once',
+      summary: 'register a client; prints its secret once (none for private_key_jwt)',
       usage: 'clients create --name N --scope S --audience A [options] [--json]',
       details: `Options:
   --name N                     display name (required)
@@ -176,7 +181,11 @@ const COMMANDS: Record<string, Record<string, Command>> = {
   --grant-type G               client_credentials, refresh_token (default: both)
   --refresh-token-auth M       client_secret (default) or none
   --access-token-ttl D         shorter access token lifetime than ACCESS_TOKEN_TTL (900, 5m)
-The client secret is printed once and never stored in clear: keep it now.`,
+  --auth-method M              client_secret_basic (default), client_secret_post or private_key_jwt
+  --jwks-uri URL               private_key_jwt: where the client publishes its public keys (https)
+  --jwks-file FILE             private_key_jwt: a JSON file {"keys": [...]} of public keys (one of the two)
+  --auth-signing-alg A         private_key_jwt: the one alg its assertions may use (ES256, ES384, EdDSA, RS256, PS256)
+The client secret is printed once and never stored in clear: keep it now. A private_key_jwt client has no secret.`,
       options: {
         name: { type: 'string' },
         scope: { type: 'string', multiple: true },
@@ -184,11 +193,24 @@ The client secret is printed once and never stored in clear: keep it now.`,
         'grant-type': { type: 'string', multiple: true },
         'refresh-token-auth': { type: 'string' },
         'access-token-ttl': { type: 'string' },
+        'auth-method': { type: 'string' },
+        'jwks-uri': { type: 'string' },
+        'jwks-file': { type: 'string' },
+        'auth-signing-alg': { type: 'string' },
       },
       args: [],
       needsKeyEncryption: false,
       async run({ config, store, values, json, out }) {
         const ttl = values['access-token-ttl'] as string | undefined;
+        const jwksFile = values['jwks-file'] as string | undefined;
+        let jwks: unknown;
+        if (jwksFile !== undefined) {
+          try {
+            jwks = JSON.parse(await readFile(jwksFile, 'utf8'));
+          } catch (error) {
+            throw new UsageError(`--jwks-file: cannot read a JSON key set from ${jwksFile}: ${(error as Error).message.split('\n')[0]}`);
+          }
+        }
         const input = {
           name: values.name,
           scopes: list(values.scope, /[\s,]+/),
@@ -196,20 +218,31 @@ The client secret is printed once and never stored in clear: keep it now.`,
           grant_types: values['grant-type'] ? list(values['grant-type'], /,/) : undefined,
           refresh_token_auth: values['refresh-token-auth'],
           access_token_ttl: ttl === undefined ? undefined : (parseDuration(ttl) ?? NaN),
+          token_endpoint_auth_method: values['auth-method'],
+          jwks,
+          jwks_uri: values['jwks-uri'],
+          token_endpoint_auth_signing_alg: values['auth-signing-alg'],
         };
-        const parsed = newClientSchema(config.accessTokenTtl).safeParse(JSON.parse(JSON.stringify(input)));
-        if (!parsed.success) {
-          const issue = parsed.error.issues[0]!;
-          const field = String(issue.path[0] ?? '');
-          throw new UsageError(`${FLAG[field] ?? field}: ${field === 'access_token_ttl' && Number.isNaN(input.access_token_ttl) ? 'a duration (900, 5m)' : issue.message}`);
-        }
-        const { client, secret } = await new ClientRegistry(store).create(parsed.data);
-        const shown = { ...viewClient(client), client_secret: secret };
+        const parsed = await parseClientInput(newClientSchema(config.accessTokenTtl, config.production), JSON.parse(JSON.stringify(input))).catch((error: unknown) => {
+          if (!(error instanceof OAuthError) || error.code !== 'invalid_request') throw error;
+          const [path = '', ...rest] = error.description.split(': ');
+          const [field = '', ...inner] = path.split('.');
+          const flag = FLAG[field] ?? field;
+          const where = inner.length ? `${flag}: ${inner.join('.')}` : flag;
+          throw new UsageError(`${where}: ${field === 'access_token_ttl' && Number.isNaN(input.access_token_ttl) ? 'a duration (900, 5m)' : rest.join(': ')}`);
+        });
+        const { client, secret } = await new ClientRegistry(store).create(parsed);
+        const shown = { ...viewClient(client), ...(secret === undefined ? {} : { client_secret: secret }) };
         if (json) return out(JSON.stringify(shown, null, 2) + '\n');
         out(
           record([
             ['client_id', shown.client_id],
-            ['client_secret', `${secret}   (shown once: store it now)`],
+            ...(secret === undefined
+              ? [
+                  ['token_endpoint_auth_method', shown.token_endpoint_auth_method] as [string, unknown],
+                  shown.jwks_uri ? (['jwks_uri', shown.jwks_uri] as [string, unknown]) : (['jwks', (shown.jwks?.keys ?? []).map((k) => k.kid)] as [string, unknown]),
+                ]
+              : [['client_secret', `${secret}   (shown once: store it now)`] as [string, unknown]]),
             ['name', shown.name],
             ['scopes', shown.scopes],
             ['audiences', shown.audiences],

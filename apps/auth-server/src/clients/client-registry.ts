@@ -1,4 +1,4 @@
-import type { ClientPage, ClientRecord, Clock, GrantType, RefreshTokenAuth, Store } from '../store/store.js';
+import type { ClientPage, ClientRecord, Clock, GrantType, PublicJwk, RefreshTokenAuth, Store, TokenEndpointAuthMethod } from '../store/store.js';
 import { generateClientId, generateClientSecret, hashClientSecret, verifyClientSecret } from './client-secret.js';
 
 export interface NewClient {
@@ -9,22 +9,39 @@ export interface NewClient {
   refresh_token_auth?: RefreshTokenAuth | undefined;
   /** seconds */
   access_token_ttl?: number | undefined;
+  token_endpoint_auth_method?: TokenEndpointAuthMethod | undefined;
+  jwks?: { keys: PublicJwk[] } | undefined;
+  jwks_uri?: string | undefined;
+  token_endpoint_auth_signing_alg?: string | undefined;
 }
 
+/** A private_key_jwt client's keys: by value or by reference, exactly one. */
+export type ClientKeys = { jwks: { keys: PublicJwk[] }; jwks_uri?: undefined } | { jwks_uri: string; jwks?: undefined };
+
 /** A client as the admin API shows it: everything but the secret hash. */
-export type ClientView = Omit<ClientRecord, 'secret_hash' | 'created_at' | 'secret_rotated_at'> & {
+export type ClientView = Omit<
+  ClientRecord,
+  'secret_hash' | 'created_at' | 'secret_rotated_at' | 'previous_secret_hash' | 'previous_secret_expires_at' | 'token_endpoint_auth_method'
+> & {
+  token_endpoint_auth_method: TokenEndpointAuthMethod;
   created_at: string;
   secret_rotated_at?: string;
+  previous_secret_expires_at?: string;
 };
+
+/** The method a client registered (absent on records older than SPEC §10: client_secret_basic). */
+export const authMethodOf = (client: ClientRecord): TokenEndpointAuthMethod => client.token_endpoint_auth_method ?? 'client_secret_basic';
 
 export const DEFAULT_GRANT_TYPES: GrantType[] = ['client_credentials', 'refresh_token'];
 
 export function viewClient(client: ClientRecord): ClientView {
-  const { secret_hash: _hash, created_at, secret_rotated_at, ...rest } = client;
+  const { secret_hash: _hash, previous_secret_hash: _previous, previous_secret_expires_at, created_at, secret_rotated_at, ...rest } = client;
   return {
     ...rest,
+    token_endpoint_auth_method: authMethodOf(client),
     created_at: new Date(created_at).toISOString(),
     ...(secret_rotated_at ? { secret_rotated_at: new Date(secret_rotated_at).toISOString() } : {}),
+    ...(previous_secret_expires_at ? { previous_secret_expires_at: new Date(previous_secret_expires_at).toISOString() } : {}),
   };
 }
 
@@ -89,18 +106,32 @@ export class ClientRegistry {
     return undefined;
   }
 
-  async create(input: NewClient, fixed?: { clientId: string; secret: string }): Promise<{ client: ClientRecord; secret: string }> {
+  /**
+   * Registers a client. A secret client gets a new secret (returned once); a private_key_jwt client gets
+   * none (`secret` is undefined) and keeps its `jwks` or `jwks_uri`.
+   */
+  create(
+    input: NewClient & { token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | undefined },
+    fixed?: { clientId: string; secret: string },
+  ): Promise<{ client: ClientRecord; secret: string }>;
+  create(input: NewClient, fixed?: { clientId: string; secret: string }): Promise<{ client: ClientRecord; secret: string | undefined }>;
+  async create(input: NewClient, fixed?: { clientId: string; secret: string }): Promise<{ client: ClientRecord; secret: string | undefined }> {
     const clientId = fixed?.clientId ?? generateClientId();
-    const secret = fixed?.secret ?? generateClientSecret();
+    const keyed = input.token_endpoint_auth_method === 'private_key_jwt';
+    const secret = keyed ? undefined : (fixed?.secret ?? generateClientSecret());
     const client: ClientRecord = {
       client_id: clientId,
       name: input.name,
-      secret_hash: hashClientSecret(clientId, secret),
+      secret_hash: secret === undefined ? '' : hashClientSecret(clientId, secret),
       scopes: [...new Set(input.scopes)],
       audiences: [...new Set(input.audiences)],
       grant_types: [...new Set(input.grant_types ?? DEFAULT_GRANT_TYPES)],
       refresh_token_auth: input.refresh_token_auth ?? 'client_secret',
       ...(input.access_token_ttl ? { access_token_ttl: input.access_token_ttl } : {}),
+      ...(input.token_endpoint_auth_method ? { token_endpoint_auth_method: input.token_endpoint_auth_method } : {}),
+      ...(keyed && input.jwks ? { jwks: input.jwks } : {}),
+      ...(keyed && input.jwks_uri ? { jwks_uri: input.jwks_uri } : {}),
+      ...(keyed && input.token_endpoint_auth_signing_alg ? { token_endpoint_auth_signing_alg: input.token_endpoint_auth_signing_alg } : {}),
       created_at: this.clock(),
     };
     await this.store.putClient(client);
@@ -125,12 +156,23 @@ export class ClientRegistry {
     }
   }
 
-  /** Issues a new secret; the old one stops working at once. */
-  async rotateSecret(clientId: string): Promise<{ client: ClientRecord; secret: string } | undefined> {
+  /**
+   * Issues a new secret. Without `previousSecretExpiresIn` (seconds) every earlier secret stops at once;
+   * with it the secret replaced now stays valid that long more, and any older one ends (two at most).
+   * Only for secret clients: callers check the method first.
+   */
+  async rotateSecret(clientId: string, previousSecretExpiresIn?: number): Promise<{ client: ClientRecord; secret: string } | undefined> {
     const client = await this.store.getClient(clientId);
     if (!client) return undefined;
     const secret = generateClientSecret();
-    const updated = { ...client, secret_hash: hashClientSecret(clientId, secret), secret_rotated_at: this.clock() };
+    const now = this.clock();
+    const { previous_secret_hash: _hash, previous_secret_expires_at: _expires, ...rest } = client;
+    const updated: ClientRecord = {
+      ...rest,
+      secret_hash: hashClientSecret(clientId, secret),
+      secret_rotated_at: now,
+      ...(previousSecretExpiresIn ? { previous_secret_hash: client.secret_hash, previous_secret_expires_at: now + previousSecretExpiresIn * 1000 } : {}),
+    };
     this.invalidate(clientId);
     try {
       await this.store.putClient(updated);
@@ -140,13 +182,48 @@ export class ClientRegistry {
     return { client: updated, secret };
   }
 
-  /** The client when the secret is right; undefined otherwise, in constant time with respect to the secret. */
+  /** Replaces a private_key_jwt client's keys (its own key rotation); undefined when there is no such client. */
+  async setKeys(clientId: string, keys: ClientKeys): Promise<ClientRecord | undefined> {
+    const client = await this.store.getClient(clientId);
+    if (!client) return undefined;
+    const { jwks: _jwks, jwks_uri: _uri, ...rest } = client;
+    const updated: ClientRecord = { ...rest, ...(keys.jwks ? { jwks: keys.jwks } : { jwks_uri: keys.jwks_uri }) };
+    this.invalidate(clientId);
+    try {
+      await this.store.putClient(updated);
+    } finally {
+      this.invalidate(clientId);
+    }
+    return updated;
+  }
+
+  /**
+   * The client record for authentication, from the cache when `fresh` is not set (see the class comment
+   * for how stale it may be). Callers that fail against a cached record retry with `fresh`.
+   */
+  async lookup(clientId: string, fresh = false): Promise<{ client: ClientRecord | undefined; cached: boolean }> {
+    const cached = fresh ? undefined : this.#cached(clientId);
+    return cached ? { client: cached, cached: true } : { client: await this.#read(clientId), cached: false };
+  }
+
+  #secretMatches(client: ClientRecord | undefined, clientId: string, secret: string): boolean {
+    const current = verifyClientSecret(clientId, secret, client?.secret_hash || hashClientSecret(clientId, ''));
+    const previous =
+      client?.previous_secret_hash !== undefined &&
+      verifyClientSecret(clientId, secret, client.previous_secret_hash) &&
+      this.clock() < (client.previous_secret_expires_at ?? 0);
+    return client !== undefined && client.secret_hash !== '' && (current || previous);
+  }
+
+  /**
+   * The client when the secret is right (its current one, or the previous one inside its overlap window);
+   * undefined otherwise, in constant time with respect to the secret. A private_key_jwt client never matches.
+   */
   async authenticate(clientId: string, secret: string): Promise<ClientRecord | undefined> {
     const cached = this.#cached(clientId);
-    if (cached && verifyClientSecret(clientId, secret, cached.secret_hash)) return cached;
+    if (cached && this.#secretMatches(cached, clientId, secret)) return cached;
     // A miss, or a failed check against a record that may be stale (a secret replaced elsewhere): read it.
     const client = await this.#read(clientId);
-    const ok = verifyClientSecret(clientId, secret, client?.secret_hash ?? hashClientSecret(clientId, ''));
-    return ok && client ? client : undefined;
+    return this.#secretMatches(client, clientId, secret) ? client : undefined;
   }
 }

@@ -1,6 +1,9 @@
 import type { RequestHandler } from 'express';
 import type { AppDeps } from '../deps.js';
 import { SUPPORTED_GRANT_TYPES } from './token.js';
+import { ASSERTION_ALGORITHMS } from '../clients/client-jwks.js';
+
+const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
 
 /** GET /.well-known/oauth-authorization-server (RFC 8414). */
 export function metadataEndpoint(deps: AppDeps): RequestHandler {
@@ -14,9 +17,12 @@ export function metadataEndpoint(deps: AppDeps): RequestHandler {
       introspection_endpoint: `${issuer}/introspect`,
       grant_types_supported: SUPPORTED_GRANT_TYPES,
       response_types_supported: [],
-      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
-      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
-      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      token_endpoint_auth_methods_supported: AUTH_METHODS,
+      token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
+      revocation_endpoint_auth_methods_supported: AUTH_METHODS,
+      revocation_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
+      introspection_endpoint_auth_methods_supported: AUTH_METHODS,
+      introspection_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
       scopes_supported: ['admin', 'introspect'],
       access_token_signing_alg_values_supported: [...new Set([signingAlg, ...deps.keys.list().map((k) => k.alg)])],
       service_documentation: `${issuer}/docs`,

@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { unauthorizedClient } from '../errors.js';
-import type { AppDeps } from '../deps.js';
+import { withRequestLogger, type AppDeps } from '../deps.js';
 import { refreshPolicy } from '../deps.js';
 import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
 import { readParams, requireParam } from '../http/params.js';
@@ -44,7 +44,7 @@ export function introspectEndpoint(deps: AppDeps): RequestHandler {
 
   return async (req, res) => {
     const params = readParams(req);
-    const caller = await authenticateClient(deps.clients, readClientCredentials(req, params), () => deps.metrics.clientAuthFailures.inc());
+    const caller = await authenticateClient(withRequestLogger(deps, res), readClientCredentials(req, params), '/introspect');
     if (!caller.scopes.some((s) => INTROSPECTION_SCOPES.includes(s))) {
       throw unauthorizedClient('introspection needs a client registered with scope "introspect" or "admin"');
     }

@@ -32,7 +32,23 @@ const admin = (operation: Record<string, unknown>) => ({
 const oauthPost = (summary: string, body: object, ok: object) => ({
   post: { tags: ['oauth'], summary, security: [{ clientBasic: [] }, {}], requestBody: form(body), responses: { '200': ok, ...TOKEN_ERRORS } },
 });
-const TOKEN_PARAM = { type: 'object', required: ['token'], properties: { token: { type: 'string' }, token_type_hint: { type: 'string', enum: ['access_token', 'refresh_token'] } } };
+/** private_key_jwt (RFC 7523 §2.2, SPEC §10): accepted wherever client authentication is. */
+const ASSERTION_PARAMS = {
+  client_assertion_type: { type: 'string', const: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', description: 'private_key_jwt' },
+  client_assertion: {
+    type: 'string',
+    maxLength: 8192,
+    description:
+      'private_key_jwt: a JWS signed with a registered key (ES256, ES384, EdDSA/Ed25519, RS256, PS256); iss = sub = client_id; aud the issuer, the token endpoint or this endpoint URL (one string); exp at most 5 min ahead; jti single use',
+  },
+};
+const TOKEN_PARAM = {
+  type: 'object',
+  required: ['token'],
+  properties: { token: { type: 'string' }, token_type_hint: { type: 'string', enum: ['access_token', 'refresh_token'] }, ...ASSERTION_PARAMS },
+};
+const AUTH_METHOD = { type: 'string', enum: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'], default: 'client_secret_basic' };
+const SIGNING_ALG = { type: 'string', enum: ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'RS256', 'PS256'] };
 const idParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
 
 /** The OpenAPI 3.1 document of every endpoint of the auth server, and the collector's /collect. */
@@ -65,7 +81,7 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
       }),
       '/token/refresh': oauthPost(
         'Refresh a token pair; client authentication unless the client registered refresh_token_auth "none"',
-        { type: 'object', required: ['refresh_token'], properties: { refresh_token: { type: 'string' }, scope: { type: 'string' } } },
+        { type: 'object', required: ['refresh_token'], properties: { refresh_token: { type: 'string' }, scope: { type: 'string' }, ...ASSERTION_PARAMS } },
         { description: 'new token pair', content: json(ref('TokenResponse')) },
       ),
       '/revoke': oauthPost(
@@ -95,7 +111,7 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
           },
         }),
         post: admin({
-          summary: 'Register a client; the secret is shown only here',
+          summary: 'Register a client; the secret is shown only here (a private_key_jwt client has none)',
           requestBody: { required: true, content: json(ref('NewClient')) },
           responses: { '201': { description: 'created', content: json({ allOf: [ref('Client'), { type: 'object', properties: { client_secret: { type: 'string' } } }] }) } },
         }),
@@ -106,12 +122,34 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
       },
       '/admin/clients/{id}/secret': {
         post: admin({
-          summary: 'Issue a new secret; the old one stops working at once',
+          summary: 'Issue a new secret; the old one stops at once, or after previous_secret_expires_in seconds (two valid at most)',
           parameters: [idParam('id')],
+          requestBody: {
+            required: false,
+            content: json({
+              type: 'object',
+              additionalProperties: false,
+              properties: { previous_secret_expires_in: { type: 'integer', minimum: 1, maximum: 604800, description: 'seconds the replaced secret stays valid' } },
+            }),
+          },
           responses: {
-            '200': { description: 'new secret, shown once', content: json({ type: 'object', properties: { client_id: { type: 'string' }, client_secret: { type: 'string' } } }) },
+            '200': {
+              description: 'new secret, shown once',
+              content: json({
+                type: 'object',
+                properties: { client_id: { type: 'string' }, client_secret: { type: 'string' }, previous_secret_expires_at: { type: 'string', format: 'date-time' } },
+              }),
+            },
             '404': oauthError('no such client'),
           },
+        }),
+      },
+      '/admin/clients/{id}/jwks': {
+        put: admin({
+          summary: "Replace a private_key_jwt client's keys: {jwks} or {jwks_uri}",
+          parameters: [idParam('id')],
+          requestBody: { required: true, content: json(ref('ClientKeys')) },
+          responses: { '200': { description: 'client with its new keys', content: json(ref('Client')) }, '404': oauthError('no such client') },
         }),
       },
       '/admin/keys': {
@@ -190,8 +228,9 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
             scope: { type: 'string', description: 'space-separated; defaults to every scope of the client; may only narrow on refresh' },
             resource: { type: 'string', description: 'RFC 8707: one of the client’s audiences; defaults to its first' },
             refresh_token: { type: 'string' },
-            client_id: { type: 'string', description: 'client_secret_post' },
+            client_id: { type: 'string', description: 'client_secret_post; with private_key_jwt optional and equal to the assertion iss' },
             client_secret: { type: 'string', description: 'client_secret_post' },
+            ...ASSERTION_PARAMS,
           },
         },
         TokenResponse: {
@@ -238,7 +277,44 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
             grant_types: { type: 'array', items: { type: 'string', enum: ['client_credentials', 'refresh_token'] }, default: ['client_credentials', 'refresh_token'] },
             refresh_token_auth: { type: 'string', enum: ['client_secret', 'none'], default: 'client_secret' },
             access_token_ttl: { type: 'integer', description: 'seconds; at most ACCESS_TOKEN_TTL' },
+            token_endpoint_auth_method: AUTH_METHOD,
+            jwks: { ...ref('ClientJwks'), description: 'private_key_jwt: the public keys by value (exactly one of jwks and jwks_uri)' },
+            jwks_uri: { type: 'string', format: 'uri', maxLength: 2048, description: 'private_key_jwt: https (http only for loopback hosts, not in production)' },
+            token_endpoint_auth_signing_alg: { ...SIGNING_ALG, description: 'private_key_jwt: pins the assertion alg' },
           },
+        },
+        ClientJwks: {
+          type: 'object',
+          required: ['keys'],
+          properties: {
+            keys: {
+              type: 'array',
+              minItems: 1,
+              maxItems: 10,
+              items: {
+                type: 'object',
+                required: ['kty', 'kid'],
+                description: 'public JWK: EC P-256/P-384, OKP Ed25519 or RSA ≥ 2048 bits; any private member (d, p, q, dp, dq, qi, k) is refused',
+                properties: {
+                  kty: { type: 'string', enum: ['EC', 'OKP', 'RSA'] },
+                  kid: { type: 'string', maxLength: 256 },
+                  use: { const: 'sig' },
+                  alg: SIGNING_ALG,
+                  crv: { type: 'string', enum: ['P-256', 'P-384', 'Ed25519'] },
+                  x: { type: 'string' },
+                  y: { type: 'string' },
+                  n: { type: 'string' },
+                  e: { type: 'string' },
+                },
+              },
+            },
+          },
+        },
+        ClientKeys: {
+          oneOf: [
+            { type: 'object', required: ['jwks'], additionalProperties: false, properties: { jwks: ref('ClientJwks') } },
+            { type: 'object', required: ['jwks_uri'], additionalProperties: false, properties: { jwks_uri: { type: 'string', format: 'uri' } } },
+          ],
         },
         Client: {
           type: 'object',
@@ -250,8 +326,13 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
             grant_types: { type: 'array', items: { type: 'string' } },
             refresh_token_auth: { type: 'string' },
             access_token_ttl: { type: 'integer' },
+            token_endpoint_auth_method: AUTH_METHOD,
+            jwks: ref('ClientJwks'),
+            jwks_uri: { type: 'string' },
+            token_endpoint_auth_signing_alg: SIGNING_ALG,
             created_at: { type: 'string', format: 'date-time' },
             secret_rotated_at: { type: 'string', format: 'date-time' },
+            previous_secret_expires_at: { type: 'string', format: 'date-time', description: 'until when the replaced secret still works' },
           },
         },
         SigningKey: {

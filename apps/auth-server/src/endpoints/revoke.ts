@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { OAuthError } from '../errors.js';
-import type { AppDeps } from '../deps.js';
+import { withRequestLogger, type AppDeps } from '../deps.js';
 import { refreshPolicy } from '../deps.js';
 import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
 import { readParams, requireParam } from '../http/params.js';
@@ -16,7 +16,7 @@ const notYours = () => new OAuthError('unauthorized_client', 400, 'the token was
 export function revokeEndpoint(deps: AppDeps): RequestHandler {
   return async (req, res) => {
     const params = readParams(req);
-    const client = await authenticateClient(deps.clients, readClientCredentials(req, params), () => deps.metrics.clientAuthFailures.inc());
+    const client = await authenticateClient(withRequestLogger(deps, res), readClientCredentials(req, params), '/revoke');
     const token = requireParam(params, 'token');
     const refresh = parseRefreshToken(token);
     if (refresh) {

@@ -14,7 +14,7 @@ export function tokenRefreshEndpoint(deps: AppDeps): RequestHandler {
     const params = readParams(req);
     const credentials = readClientCredentials(req, params);
     const client = credentials
-      ? await authenticateClient(deps.clients, credentials, () => deps.metrics.clientAuthFailures.inc())
+      ? await authenticateClient(withRequestLogger(deps, res), credentials, '/token/refresh')
       : undefined;
     res.json(await refreshTokenGrant(withRequestLogger(deps, res), client, params));
   };

@@ -23,7 +23,7 @@ export function tokenEndpoint(deps: AppDeps): RequestHandler {
     if (!grantType) throw invalidRequest('grant_type is required');
     if (!isGrantType(grantType)) throw unsupportedGrantType(`grant_type ${JSON.stringify(grantType.slice(0, 64))} is not supported`);
     const credentials = readClientCredentials(req, params);
-    const client = await authenticateClient(deps.clients, credentials, () => deps.metrics.clientAuthFailures.inc());
+    const client = await authenticateClient(withRequestLogger(deps, res), credentials, '/token');
     res.json(await GRANTS[grantType](withRequestLogger(deps, res), client, params));
   };
 }

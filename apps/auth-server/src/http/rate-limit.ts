@@ -4,6 +4,7 @@ import { MemoryStore, ipKeyGenerator, rateLimit, type Options, type Store as Lim
 import { RedisStore as RedisLimitStore, type RedisReply } from 'rate-limit-redis';
 import type { AppDeps } from '../deps.js';
 import { parseBasicCredentials } from './client-authentication.js';
+import { assertionIssuer } from '../clients/client-assertion.js';
 import { OAuthError, StoreUnavailableError } from '../errors.js';
 import { RedisStore, type RedisConnection } from '../store/redis-store.js';
 
@@ -14,13 +15,18 @@ const FAILURE_POLICY = 'auth-failures';
 /** The 429 body: RFC 6749 §5.2 shape with the server's own code `rate_limited`. */
 const rateLimited = (description: string, headers: Record<string, string> = {}) => new OAuthError('rate_limited', 429, description, headers);
 
-/** The client id a request claims (Basic or the body's client_id), unverified; undefined when it names none. */
+/**
+ * The client id a request claims (Basic, the body's client_id, or a client assertion's iss), unverified;
+ * undefined when it names none.
+ */
 export function presentedClientId(req: Request): string | undefined {
   const header = req.headers.authorization;
   if (header && /^\s*basic /i.test(header)) return parseBasicCredentials(header)?.clientId.slice(0, 256);
   const body: unknown = req.body;
-  const id = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).client_id : undefined;
-  return typeof id === 'string' && id !== '' ? id.slice(0, 256) : undefined;
+  const params = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
+  const id = params.client_id;
+  if (typeof id === 'string' && id !== '') return id.slice(0, 256);
+  return typeof params.client_assertion === 'string' ? assertionIssuer(params.client_assertion)?.slice(0, 256) : undefined;
 }
 
 const limitKey = (req: Request) => `${encodeURIComponent(presentedClientId(req) ?? '-')}|${ipKeyGenerator(req.ip ?? 'unknown')}`;

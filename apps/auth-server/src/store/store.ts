@@ -1,10 +1,15 @@
 export type GrantType = 'client_credentials' | 'refresh_token';
 export type RefreshTokenAuth = 'client_secret' | 'none';
+/** RFC 7591 `token_endpoint_auth_method` values the server supports (SPEC §10). */
+export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+
+/** A registered public JWK (RFC 7517): public members only, always with a kid. */
+export type PublicJwk = { kty: string; kid: string } & Record<string, unknown>;
 
 export interface ClientRecord {
   client_id: string;
   name: string;
-  /** base64url HMAC-SHA256 of the secret, keyed by the client id */
+  /** base64url HMAC-SHA256 of the secret, keyed by the client id; '' for a private_key_jwt client (it has none) */
   secret_hash: string;
   scopes: string[];
   audiences: string[];
@@ -16,6 +21,18 @@ export interface ClientRecord {
   created_at: number;
   /** ms since epoch */
   secret_rotated_at?: number;
+  /** absent = client_secret_basic (either secret method is accepted for a secret client) */
+  token_endpoint_auth_method?: TokenEndpointAuthMethod;
+  /** private_key_jwt: the keys by value (exactly one of jwks and jwks_uri) */
+  jwks?: { keys: PublicJwk[] };
+  /** private_key_jwt: where the client publishes its keys */
+  jwks_uri?: string;
+  /** private_key_jwt: the one JWS alg its assertions may use */
+  token_endpoint_auth_signing_alg?: string;
+  /** hash of the secret that stays valid until previous_secret_expires_at (secret overlap, SPEC §10) */
+  previous_secret_hash?: string;
+  /** ms since epoch */
+  previous_secret_expires_at?: number;
 }
 
 /** What a rotation family remembers about the grant that started it. */

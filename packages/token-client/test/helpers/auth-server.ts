@@ -72,7 +72,7 @@ export async function startAuthServer(env: Record<string, string> = {}): Promise
 
 /** A fetch that records every request it passes on to the real fetch, and the refresh tokens issued. */
 export function recordingFetch() {
-  const calls: { method: string; url: string; grantType: string | undefined; authorization: string | null }[] = [];
+  const calls: { method: string; url: string; grantType: string | undefined; authorization: string | null; assertion: string | undefined }[] = [];
   const refreshTokens: string[] = [];
   const wrapped: typeof fetch = async (input, init) => {
     const request = new Request(input, init);
@@ -82,6 +82,7 @@ export function recordingFetch() {
       url: request.url,
       grantType: new URLSearchParams(body).get('grant_type') ?? undefined,
       authorization: request.headers.get('authorization'),
+      assertion: new URLSearchParams(body).get('client_assertion') ?? undefined,
     });
     const response = await fetch(request);
     if (request.url.endsWith('/token') && response.status === 200) {
