@@ -2,10 +2,11 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ClientRegistry, viewClient } from '../clients/client-registry.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { parseDuration } from '../duration.js';
-import { newClientSchema } from '../endpoints/admin-clients.js';
 import { OAuthError } from '../errors.js';
 import { KeyDecryptionError, KeyEncryption } from '../keys/key-encryption.js';
 import { SigningKeys, type PublicKeyView } from '../keys/signing-keys.js';
+import { clientIdSchema, newClientSchema } from '../schemas/client.js';
+import { kidSchema } from '../schemas/keys.js';
 import { createStore } from '../store/create-store.js';
 import type { Store } from '../store/store.js';
 import { record, table } from './table.js';
@@ -90,8 +91,6 @@ const FLAG: Record<string, string> = {
   access_token_ttl: '--access-token-ttl',
 };
 
-const CLIENT_ID = /^[\w.-]{1,128}$/;
-
 const COMMANDS: Record<string, Record<string, Command>> = {
   keys: {
     list: {
@@ -141,7 +140,7 @@ const COMMANDS: Record<string, Record<string, Command>> = {
       needsKeyEncryption: true,
       async run({ config, store, positionals, json, out }) {
         const kid = positionals[0]!;
-        if (!/^[A-Za-z0-9_-]{1,128}$/.test(kid)) throw new UsageError(`malformed kid: ${kid}`);
+        if (!kidSchema.safeParse(kid).success) throw new UsageError(`malformed kid: ${kid}`);
         const keys = signingKeys(config, store);
         await keys.load();
         const { revoked, effect, keys: listed } = await keys.revoke(kid);
@@ -262,7 +261,7 @@ The client secret is printed once and never stored in clear: keep it now.`,
       needsKeyEncryption: false,
       async run({ store, positionals, json, out }) {
         const id = positionals[0]!;
-        if (!CLIENT_ID.test(id)) throw new UsageError(`malformed client_id: ${id}`);
+        if (!clientIdSchema.safeParse(id).success) throw new UsageError(`malformed client_id: ${id}`);
         if (!(await new ClientRegistry(store).delete(id))) throw new OAuthError('not_found', 404, `no such client: ${id}`);
         out(json ? JSON.stringify({ deleted: id }, null, 2) + '\n' : `deleted client ${id}; its refresh tokens are revoked.\n`);
       },

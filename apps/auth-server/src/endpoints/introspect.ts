@@ -3,7 +3,8 @@ import { unauthorizedClient } from '../errors.js';
 import type { AppDeps } from '../deps.js';
 import { refreshPolicy } from '../deps.js';
 import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
-import { readParams, requireParam } from '../http/params.js';
+import { readParams } from '../http/params.js';
+import { tokenParamSchema } from '../schemas/oauth.js';
 import { verifyOwnAccessToken } from '../tokens/access-token.js';
 import { parseRefreshToken } from '../tokens/refresh-token.js';
 
@@ -43,11 +44,11 @@ export function introspectEndpoint(deps: AppDeps): RequestHandler {
   };
 
   return async (req, res) => {
-    const params = readParams(req);
+    const params = readParams(req, tokenParamSchema);
     const caller = await authenticateClient(deps.clients, readClientCredentials(req, params), () => deps.metrics.clientAuthFailures.inc());
     if (!caller.scopes.some((s) => INTROSPECTION_SCOPES.includes(s))) {
       throw unauthorizedClient('introspection needs a client registered with scope "introspect" or "admin"');
     }
-    res.json(await describe(requireParam(params, 'token')));
+    res.json(await describe(params.token!));
   };
 }

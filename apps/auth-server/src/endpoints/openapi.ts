@@ -1,5 +1,23 @@
 import type { RequestHandler } from 'express';
+import { z } from 'zod';
 import type { Config } from '../config.js';
+import { clientIdSchema, listClientsQuery, newClientSchema } from '../schemas/client.js';
+import { kidSchema, rotateKeysSchema } from '../schemas/keys.js';
+import { refreshRequestSchema, tokenParamSchema, tokenRequestSchema } from '../schemas/oauth.js';
+
+type DocConfig = Pick<Config, 'issuer' | 'collectorUrl' | 'accessTokenTtl'>;
+
+/** The JSON Schema (2020-12, as OpenAPI 3.1 uses) of what a request schema accepts. */
+function jsonSchema(schema: z.ZodType): Record<string, unknown> {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io: 'input', target: 'draft-2020-12', unrepresentable: 'throw' });
+  return rest;
+}
+
+/** Query parameters from an object schema: one parameter per property. */
+function queryParameters(schema: z.ZodObject): object[] {
+  const { properties = {}, required = [] } = jsonSchema(schema) as { properties?: Record<string, object>; required?: string[] };
+  return Object.entries(properties).map(([name, property]) => ({ name, in: 'query', required: required.includes(name), schema: property }));
+}
 
 const json = (schema: object) => ({ 'application/json': { schema } });
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -32,11 +50,14 @@ const admin = (operation: Record<string, unknown>) => ({
 const oauthPost = (summary: string, body: object, ok: object) => ({
   post: { tags: ['oauth'], summary, security: [{ clientBasic: [] }, {}], requestBody: form(body), responses: { '200': ok, ...TOKEN_ERRORS } },
 });
-const TOKEN_PARAM = { type: 'object', required: ['token'], properties: { token: { type: 'string' }, token_type_hint: { type: 'string', enum: ['access_token', 'refresh_token'] } } };
-const idParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
+const idParam = (name: string, schema: z.ZodType) => ({ name, in: 'path', required: true, schema: jsonSchema(schema) });
 
-/** The OpenAPI 3.1 document of every endpoint of the auth server, and the collector's /collect. */
-export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
+/**
+ * The OpenAPI 3.1 document of every endpoint of the auth server, and the collector's /collect. Request
+ * schemas are generated from the zod schemas the routes validate with (schemas/); response schemas,
+ * which no code validates, are declared here once.
+ */
+export function buildOpenApi(config: DocConfig) {
   const { issuer, collectorUrl } = config;
   return {
     openapi: '3.1.0',
@@ -65,25 +86,22 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
       }),
       '/token/refresh': oauthPost(
         'Refresh a token pair; client authentication unless the client registered refresh_token_auth "none"',
-        { type: 'object', required: ['refresh_token'], properties: { refresh_token: { type: 'string' }, scope: { type: 'string' } } },
+        ref('RefreshRequest'),
         { description: 'new token pair', content: json(ref('TokenResponse')) },
       ),
       '/revoke': oauthPost(
         'RFC 7009 revocation: a refresh token revokes its family; an access token is denied until it expires',
-        TOKEN_PARAM,
+        ref('TokenParameter'),
         { description: 'revoked, or unknown token' },
       ),
-      '/introspect': oauthPost('RFC 7662 introspection for clients holding scope introspect or admin', TOKEN_PARAM, {
+      '/introspect': oauthPost('RFC 7662 introspection for clients holding scope introspect or admin', ref('TokenParameter'), {
         description: 'token state',
         content: json(ref('Introspection')),
       }),
       '/admin/clients': {
         get: admin({
           summary: 'List clients (paginated)',
-          parameters: [
-            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 200, default: 50 } },
-            { name: 'cursor', in: 'query', schema: { type: 'string' } },
-          ],
+          parameters: queryParameters(listClientsQuery),
           responses: {
             '200': {
               description: 'a page',
@@ -101,13 +119,13 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
         }),
       },
       '/admin/clients/{id}': {
-        get: admin({ summary: 'One client (never its secret)', parameters: [idParam('id')], responses: { '200': { description: 'client', content: json(ref('Client')) }, '404': oauthError('no such client') } }),
-        delete: admin({ summary: 'Delete a client and revoke its refresh families', parameters: [idParam('id')], responses: { '204': { description: 'deleted' }, '404': oauthError('no such client') } }),
+        get: admin({ summary: 'One client (never its secret)', parameters: [idParam('id', clientIdSchema)], responses: { '200': { description: 'client', content: json(ref('Client')) }, '404': oauthError('no such client') } }),
+        delete: admin({ summary: 'Delete a client and revoke its refresh families', parameters: [idParam('id', clientIdSchema)], responses: { '204': { description: 'deleted' }, '404': oauthError('no such client') } }),
       },
       '/admin/clients/{id}/secret': {
         post: admin({
           summary: 'Issue a new secret; the old one stops working at once',
-          parameters: [idParam('id')],
+          parameters: [idParam('id', clientIdSchema)],
           responses: {
             '200': { description: 'new secret, shown once', content: json({ type: 'object', properties: { client_id: { type: 'string' }, client_secret: { type: 'string' } } }) },
             '404': oauthError('no such client'),
@@ -120,14 +138,14 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
       '/admin/keys/rotate': {
         post: admin({
           summary: 'Rotate: next → active → retired, new next; refused while next is younger than the JWKS max-age unless forced',
-          requestBody: { required: false, content: json({ type: 'object', properties: { force: { type: 'boolean', default: false } } }) },
+          requestBody: { required: false, content: json(ref('RotateKeys')) },
           responses: { '200': { description: 'keys after rotation', content: json({ type: 'object', properties: { keys: { type: 'array', items: ref('SigningKey') } } }) }, '409': oauthError('next key too fresh') },
         }),
       },
       '/admin/keys/{kid}': {
         delete: admin({
           summary: 'Emergency revoke: the key leaves the JWKS at once (an active key is rotated out first)',
-          parameters: [idParam('kid')],
+          parameters: [idParam('kid', kidSchema)],
           responses: { '200': { description: 'revoked', content: json({
               type: 'object',
               properties: {
@@ -182,18 +200,9 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
           required: ['error'],
           properties: { error: { type: 'string' }, error_description: { type: 'string' } },
         },
-        TokenRequest: {
-          type: 'object',
-          required: ['grant_type'],
-          properties: {
-            grant_type: { type: 'string', enum: ['client_credentials', 'refresh_token'] },
-            scope: { type: 'string', description: 'space-separated; defaults to every scope of the client; may only narrow on refresh' },
-            resource: { type: 'string', description: 'RFC 8707: one of the client’s audiences; defaults to its first' },
-            refresh_token: { type: 'string' },
-            client_id: { type: 'string', description: 'client_secret_post' },
-            client_secret: { type: 'string', description: 'client_secret_post' },
-          },
-        },
+        TokenRequest: jsonSchema(tokenRequestSchema),
+        RefreshRequest: jsonSchema(refreshRequestSchema),
+        TokenParameter: jsonSchema(tokenParamSchema),
         TokenResponse: {
           type: 'object',
           required: ['access_token', 'token_type', 'expires_in', 'scope'],
@@ -227,19 +236,8 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
             token_type: { type: 'string', enum: ['access_token', 'refresh_token'] },
           },
         },
-        NewClient: {
-          type: 'object',
-          required: ['name', 'scopes', 'audiences'],
-          additionalProperties: false,
-          properties: {
-            name: { type: 'string', maxLength: 200 },
-            scopes: { type: 'array', items: { type: 'string' }, minItems: 1 },
-            audiences: { type: 'array', items: { type: 'string' }, minItems: 1, description: 'the first is the default token audience' },
-            grant_types: { type: 'array', items: { type: 'string', enum: ['client_credentials', 'refresh_token'] }, default: ['client_credentials', 'refresh_token'] },
-            refresh_token_auth: { type: 'string', enum: ['client_secret', 'none'], default: 'client_secret' },
-            access_token_ttl: { type: 'integer', description: 'seconds; at most ACCESS_TOKEN_TTL' },
-          },
-        },
+        NewClient: jsonSchema(newClientSchema(config.accessTokenTtl)),
+        RotateKeys: jsonSchema(rotateKeysSchema),
         Client: {
           type: 'object',
           properties: {
@@ -275,7 +273,7 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
 }
 
 /** GET /openapi.json */
-export function openApiEndpoint(config: Pick<Config, 'issuer' | 'collectorUrl'>): RequestHandler {
+export function openApiEndpoint(config: DocConfig): RequestHandler {
   const body = JSON.stringify(buildOpenApi(config));
   return (_req, res) => {
     res.type('application/json').send(body);

@@ -3,7 +3,8 @@ import { OAuthError } from '../errors.js';
 import type { AppDeps } from '../deps.js';
 import { refreshPolicy } from '../deps.js';
 import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
-import { readParams, requireParam } from '../http/params.js';
+import { readParams } from '../http/params.js';
+import { tokenParamSchema } from '../schemas/oauth.js';
 import { verifyOwnAccessToken } from '../tokens/access-token.js';
 import { parseRefreshToken } from '../tokens/refresh-token.js';
 
@@ -15,9 +16,9 @@ const notYours = () => new OAuthError('unauthorized_client', 400, 'the token was
  */
 export function revokeEndpoint(deps: AppDeps): RequestHandler {
   return async (req, res) => {
-    const params = readParams(req);
+    const params = readParams(req, tokenParamSchema);
     const client = await authenticateClient(deps.clients, readClientCredentials(req, params), () => deps.metrics.clientAuthFailures.inc());
-    const token = requireParam(params, 'token');
+    const token = params.token!;
     const refresh = parseRefreshToken(token);
     if (refresh) {
       const found = await deps.store.findRefreshToken(refresh.familyId, refresh.hash, refreshPolicy(deps.config));

@@ -1,16 +1,20 @@
 import type { Request } from 'express';
-import { invalidRequest } from '../errors.js';
+import type { z } from 'zod';
+import { invalidRequest, type OAuthError } from '../errors.js';
+import type { Params } from '../schemas/oauth.js';
+import { parseRequest } from '../schemas/parse.js';
 
-export type Params = Record<string, string | undefined>;
+export type { Params };
 
 const hasBody = (req: Request) =>
   req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 
 /**
  * The request's parameters from a form-encoded or JSON body: each a single string (RFC 6749 §3.2:
- * no repeated parameters). Anything else is invalid_request.
+ * no repeated parameters), validated by the endpoint's schema (schemas/oauth.ts). Anything else is
+ * invalid_request, or what `refuse` makes of the schema's first issue.
  */
-export function readParams(req: Request): Params {
+export function readParams(req: Request, schema: z.ZodType, refuse?: Parameters<typeof parseRequest>[2]): Params {
   const body: unknown = req.body;
   if (body === undefined) {
     if (hasBody(req)) throw invalidRequest('the body must be application/x-www-form-urlencoded or application/json');
@@ -23,6 +27,7 @@ export function readParams(req: Request): Params {
     if (typeof value !== 'string') throw invalidRequest(`parameter ${JSON.stringify(name.slice(0, 64))} must be a string`);
     params[name] = value;
   }
+  parseRequest(schema, params, refuse);
   return params;
 }
 
