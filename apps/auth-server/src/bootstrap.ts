@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { ClientRegistry } from './clients/client-registry.js';
 import { generateClientSecret } from './clients/client-secret.js';
 import type { Config } from './config.js';
-import type { AppDeps } from './deps.js';
+import { refreshPolicyOf, type AppDeps } from './deps.js';
 import { KeyEncryption } from './keys/key-encryption.js';
 import { SigningKeys } from './keys/signing-keys.js';
 import type { Logger } from './logger.js';
@@ -31,7 +31,7 @@ export async function buildDeps(config: Config, options: BuildOptions): Promise<
     clock,
   });
   await keys.init();
-  return { config, store, keys, clients: new ClientRegistry(store, clock), logger: options.logger, metrics: createMetrics(), clock };
+  return { config, store, keys, clients: new ClientRegistry(store, clock), logger: options.logger, metrics: createMetrics(), clock, refreshPolicy: refreshPolicyOf(config) };
 }
 
 /** The bootstrap admin client (scope admin, audience the issuer), upserted at start. */

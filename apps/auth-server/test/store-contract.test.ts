@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ClientRecord, Family, RefreshPolicy } from '../src/store/store.js';
-import { hashRefreshToken, mintRefreshToken, newFamilyId } from '../src/tokens/refresh-token.js';
+import { hashRefreshToken, mintRefreshToken, newFamilyId } from '../src/tokens/refresh-token-format.js';
 import { STORE_KINDS, TestClock, openStore, type TestStore } from './harness.js';
 
 const policy: RefreshPolicy = { idleTtl: 60_000, maxAge: 600_000, grace: 0 };

@@ -147,7 +147,7 @@ const fields = {
 type FieldName = keyof typeof fields;
 
 /**
- * Reads and validates the collector configuration (SPEC §2). Empty values count as unset.
+ * Reads and validates the collector configuration (README "Collector"). Empty values count as unset.
  * @throws {@link ConfigError} naming the first invalid variable and what it accepts.
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): CollectorConfig {

@@ -4,7 +4,7 @@ import { ConfigError, loadConfig, type Config } from '../config.js';
 import { parseDuration } from '../duration.js';
 import { OAuthError } from '../errors.js';
 import { KeyDecryptionError, KeyEncryption } from '../keys/key-encryption.js';
-import { SigningKeys, type PublicKeyView } from '../keys/signing-keys.js';
+import { RotationRefusedError, SigningKeys, UnknownKeyError, type PublicKeyView } from '../keys/signing-keys.js';
 import { clientIdSchema, newClientSchema } from '../schemas/client.js';
 import { kidSchema } from '../schemas/keys.js';
 import { createStore } from '../store/create-store.js';
@@ -298,7 +298,7 @@ function commandHelp(command: Command): string {
 }
 
 /**
- * Runs one CLI command (SPEC §7) against the store named by the environment, through the same code
+ * Runs one CLI command (README "Ops CLI") against the store named by the environment, through the same code
  * as the admin API (SigningKeys, ClientRegistry).
  * @returns the exit code
  */
@@ -367,6 +367,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   } catch (error) {
     if (error instanceof UsageError) return fail(EXIT.usage, 'usage', error.message);
     if (error instanceof OAuthError) return fail(EXIT.failed, error.code, error.description);
+    if (error instanceof UnknownKeyError) return fail(EXIT.failed, 'not_found', error.message);
+    if (error instanceof RotationRefusedError) return fail(EXIT.failed, 'conflict', error.message);
     if (error instanceof KeyDecryptionError) return fail(EXIT.failed, 'key_decryption_failed', error.message);
     return fail(EXIT.failed, 'failed', (error as Error).message.split('\n')[0] ?? 'failed');
   } finally {

@@ -7,7 +7,7 @@ import { parseRequest } from '../schemas/parse.js';
 
 const isClientId = (id: string) => clientIdSchema.safeParse(id).success;
 
-/** The admin API for clients (SPEC §3): create, list, get, delete, new secret. */
+/** The admin API for clients (README "Auth server HTTP API"): create, list, get, delete, new secret. */
 export function adminClientsRouter(deps: AppDeps): Router {
   const router = Router();
   const schema = newClientSchema(deps.config.accessTokenTtl);

@@ -1,10 +1,18 @@
-import { Router } from 'express';
-import { invalidRequest } from '../errors.js';
+import { Router, type ErrorRequestHandler } from 'express';
+import { conflict, invalidRequest, notFound } from '../errors.js';
 import type { AppDeps } from '../deps.js';
+import { RotationRefusedError, UnknownKeyError } from '../keys/signing-keys.js';
 import { kidSchema, rotateKeysSchema } from '../schemas/keys.js';
 import { parseRequest } from '../schemas/parse.js';
 
-/** The admin API for signing keys (SPEC §5): list, rotate, emergency revoke. */
+/** Where the key lifecycle's domain errors become HTTP answers: 404 unknown kid, 409 refused change. */
+const keyErrors: ErrorRequestHandler = (error: unknown, _req, _res, next) => {
+  if (error instanceof UnknownKeyError) return next(notFound(error.message));
+  if (error instanceof RotationRefusedError) return next(conflict(error.message));
+  next(error);
+};
+
+/** The admin API for signing keys (README "Signing keys"): list, rotate, emergency revoke. */
 export function adminKeysRouter(deps: AppDeps): Router {
   const router = Router();
 
@@ -36,5 +44,6 @@ export function adminKeysRouter(deps: AppDeps): Router {
     res.json({ revoked: kid, state: revoked.state, effect, keys });
   });
 
+  router.use(keyErrors);
   return router;
 }

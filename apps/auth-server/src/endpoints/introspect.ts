@@ -1,12 +1,11 @@
 import type { RequestHandler } from 'express';
 import { unauthorizedClient } from '../errors.js';
 import type { AppDeps } from '../deps.js';
-import { refreshPolicy } from '../deps.js';
 import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
 import { readParams } from '../http/params.js';
 import { tokenParamSchema } from '../schemas/oauth.js';
 import { verifyOwnAccessToken } from '../tokens/access-token.js';
-import { parseRefreshToken } from '../tokens/refresh-token.js';
+import { parseRefreshToken } from '../tokens/refresh-token-format.js';
 
 const INTROSPECTION_SCOPES = ['introspect', 'admin'];
 
@@ -21,7 +20,7 @@ export function introspectEndpoint(deps: AppDeps): RequestHandler {
   const describe = async (token: string): Promise<Record<string, unknown>> => {
     const refresh = parseRefreshToken(token);
     if (refresh) {
-      const found = await deps.store.findRefreshToken(refresh.familyId, refresh.hash, refreshPolicy(deps.config));
+      const found = await deps.store.findRefreshToken(refresh.familyId, refresh.hash, deps.refreshPolicy);
       if (found?.state !== 'current' || !(await deps.clients.get(found.family.client_id))) return inactive;
       const { family } = found;
       return {

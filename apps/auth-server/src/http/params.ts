@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import type { z } from 'zod';
-import { invalidRequest, type OAuthError } from '../errors.js';
+import { invalidRequest } from '../errors.js';
 import type { Params } from '../schemas/oauth.js';
 import { parseRequest } from '../schemas/parse.js';
 
@@ -29,11 +29,4 @@ export function readParams(req: Request, schema: z.ZodType, refuse?: Parameters<
   }
   parseRequest(schema, params, refuse);
   return params;
-}
-
-/** A parameter that must be present and non-empty. */
-export function requireParam(params: Params, name: string): string {
-  const value = params[name];
-  if (value === undefined || value === '') throw invalidRequest(`${name} is required`);
-  return value;
 }

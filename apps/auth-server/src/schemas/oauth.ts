@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { invalidRequest } from '../errors.js';
 
 /** The parameters of an OAuth request, each a single string (RFC 6749 §3.2: no repeated parameters). */
 export type Params = Record<string, string | undefined>;
@@ -37,3 +38,10 @@ export const tokenParamSchema = z.looseObject({
   token_type_hint: z.string().meta({ description: 'access_token or refresh_token; not needed: the token’s form tells' }).optional(),
   ...clientCredentials,
 });
+
+/** A parameter that must be present and non-empty. */
+export function requireParam(params: Params, name: string): string {
+  const value = params[name];
+  if (value === undefined || value === '') throw invalidRequest(`${name} is required`);
+  return value;
+}
