@@ -31,6 +31,7 @@ const TOKEN_ERRORS = {
   '400': oauthError('invalid_request, invalid_grant, invalid_scope, invalid_target, unauthorized_client or unsupported_grant_type (RFC 6749 §5.2)'),
   '401': oauthError('invalid_client; WWW-Authenticate: Basic when Basic was used'),
   '413': oauthError('body over 16 KiB'),
+  '415': oauthError('a body that is neither application/x-www-form-urlencoded nor application/json'),
   '429': oauthError('rate limited; RateLimit headers say when to retry'),
   '503': oauthError('temporarily_unavailable: the store is unreachable; Retry-After'),
 };
@@ -38,6 +39,8 @@ const ADMIN_ERRORS = {
   '400': oauthError('invalid_request'),
   '401': oauthError('no, invalid or revoked access token (RFC 6750; WWW-Authenticate: Bearer)'),
   '403': oauthError('insufficient_scope: the token lacks scope admin'),
+  '413': oauthError('body over 16 KiB'),
+  '415': oauthError('a body that is not application/json'),
   '503': oauthError('temporarily_unavailable'),
 };
 const admin = (operation: Record<string, unknown>) => ({
@@ -57,7 +60,7 @@ const idParam = (name: string, schema: z.ZodType) => ({ name, in: 'path', requir
  * schemas are generated from the zod schemas the routes validate with (schemas/); response schemas,
  * which no code validates, are declared here once.
  */
-export function buildOpenApi(config: DocConfig) {
+function document(config: DocConfig) {
   const { issuer, collectorUrl } = config;
   return {
     openapi: '3.1.0',
@@ -271,6 +274,18 @@ export function buildOpenApi(config: DocConfig) {
     },
   };
 }
+
+/** Every operation refuses a body over 16 KiB, whatever its type (those that take none read and ignore a smaller one). */
+function withBodyLimit<T extends { paths: Record<string, Record<string, unknown>> }>(doc: T): T {
+  for (const item of Object.values(doc.paths)) {
+    for (const operation of Object.values(item) as { responses?: Record<string, unknown> }[]) {
+      if (operation.responses && !operation.responses['413']) operation.responses['413'] = oauthError('body over 16 KiB');
+    }
+  }
+  return doc;
+}
+
+export const buildOpenApi = (config: DocConfig) => withBodyLimit(document(config));
 
 /** GET /openapi.json */
 export function openApiEndpoint(config: DocConfig): RequestHandler {

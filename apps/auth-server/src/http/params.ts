@@ -6,20 +6,13 @@ import { parseRequest } from '../schemas/parse.js';
 
 export type { Params };
 
-const hasBody = (req: Request) =>
-  req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-
 /**
  * The request's parameters from a form-encoded or JSON body: each a single string (RFC 6749 §3.2:
  * no repeated parameters), validated by the endpoint's schema (schemas/oauth.ts). Anything else is
  * invalid_request, or what `refuse` makes of the schema's first issue.
  */
 export function readParams(req: Request, schema: z.ZodType, refuse?: Parameters<typeof parseRequest>[2]): Params {
-  const body: unknown = req.body;
-  if (body === undefined) {
-    if (hasBody(req)) throw invalidRequest('the body must be application/x-www-form-urlencoded or application/json');
-    return Object.create(null) as Params;
-  }
+  const body: unknown = req.body ?? {};
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidRequest('the body must be an object of parameters');
   const params = Object.create(null) as Params;
   for (const [name, value] of Object.entries(body)) {
