@@ -217,6 +217,20 @@ describe.each(STORE_KINDS)('store contract: %s', (kind) => {
     const results = await Promise.all(['a', 'b', 'c'].map((h) => t.store.acquireLease('rotation:x', h, 60_000)));
     expect(results.filter(Boolean)).toHaveLength(1);
   });
+
+  it('counts rate-limit hits per key in a window timed by the store clock, atomically', async () => {
+    expect(await t.store.hitRateLimit('k1', 60_000, 0)).toEqual({ hits: 0, resetAt: clock.ms + 60_000 });
+    const opened = clock.ms;
+    const hits = await Promise.all(Array.from({ length: 20 }, () => t.store.hitRateLimit('k1', 60_000, 1)));
+    expect(hits.map((h) => h.hits).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(new Set(hits.map((h) => h.resetAt))).toEqual(new Set([opened + 60_000]));
+    expect((await t.store.hitRateLimit('k2', 60_000, 1)).hits).toBe(1);
+    clock.advance(59);
+    expect(await t.store.hitRateLimit('k1', 60_000, 0)).toEqual({ hits: 20, resetAt: opened + 60_000 });
+    clock.advance(1);
+    expect(await t.store.hitRateLimit('k1', 60_000, 0)).toEqual({ hits: 0, resetAt: clock.ms + 60_000 });
+    expect(await t.store.hitRateLimit('k1', 60_000, 1)).toEqual({ hits: 1, resetAt: clock.ms + 60_000 });
+  });
 });
 
 describe('redis store keys', () => {
