@@ -186,7 +186,7 @@ function procStatus(pid) {
   }
 }
 
-/** RSS of a process and its children (the auth server may run workers). */
+/** RSS of a process plus that of any children it started. */
 function treeRss(pid) {
   let total = procStatus(pid).rss;
   let peak = procStatus(pid).hwm;

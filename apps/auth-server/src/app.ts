@@ -13,10 +13,9 @@ import { revokeEndpoint } from './endpoints/revoke.js';
 import { tokenRefreshEndpoint } from './endpoints/token-refresh.js';
 import { tokenEndpoint } from './endpoints/token.js';
 import { requireScope } from './http/bearer-authorization.js';
+import { body } from './http/body.js';
 import { errorHandler } from './http/error-handler.js';
 import { rateLimits } from './http/rate-limit.js';
-
-const BODY_LIMIT = '16kb';
 
 export interface AuthServerApps {
   /** token, discovery, health and metrics routes; the admin routes too unless `admin` is set */
@@ -56,23 +55,25 @@ const noStore: express.RequestHandler = (_req, res, next) => {
 };
 
 function registerPublic(app: Express, deps: AppDeps): void {
-  const form = [express.urlencoded({ extended: false, limit: BODY_LIMIT, parameterLimit: 50 }), express.json({ limit: BODY_LIMIT })];
+  const oauthBody = body('application/x-www-form-urlencoded', 'application/json');
+  const none = body();
   const limits = rateLimits(deps);
-  app.get('/.well-known/oauth-authorization-server', metadataEndpoint(deps));
-  app.get('/.well-known/jwks.json', jwksEndpoint(deps));
-  app.post('/token', noStore, ...form, ...limits, tokenEndpoint(deps));
-  app.post('/token/refresh', noStore, ...form, ...limits, tokenRefreshEndpoint(deps));
-  app.post('/revoke', noStore, ...form, ...limits, revokeEndpoint(deps));
-  app.post('/introspect', noStore, ...form, introspectEndpoint(deps));
-  app.get('/healthz', healthEndpoint);
-  app.get('/readyz', readinessEndpoint(deps));
-  app.get('/metrics', metricsEndpoint(deps));
-  app.get('/openapi.json', openApiEndpoint(deps.config));
+  app.get('/.well-known/oauth-authorization-server', none, metadataEndpoint(deps));
+  app.get('/.well-known/jwks.json', none, jwksEndpoint(deps));
+  app.post('/token', noStore, oauthBody, ...limits, tokenEndpoint(deps));
+  app.post('/token/refresh', noStore, oauthBody, ...limits, tokenRefreshEndpoint(deps));
+  app.post('/revoke', noStore, oauthBody, ...limits, revokeEndpoint(deps));
+  app.post('/introspect', noStore, oauthBody, introspectEndpoint(deps));
+  app.get('/healthz', none, healthEndpoint);
+  app.get('/readyz', none, readinessEndpoint(deps));
+  app.get('/metrics', none, metricsEndpoint(deps));
+  app.get('/openapi.json', none, openApiEndpoint(deps.config));
+  app.use('/docs', none);
   app.use(docsRouter(deps.config));
 }
 
 function registerAdmin(app: Express, deps: AppDeps): void {
-  app.use('/admin', noStore, requireScope(deps, 'admin'), express.json({ limit: BODY_LIMIT }));
+  app.use('/admin', noStore, body('application/json'), requireScope(deps, 'admin'));
   app.use(adminClientsRouter(deps));
   app.use(adminKeysRouter(deps));
 }

@@ -3,7 +3,7 @@ import { ClientKeysets, type ClientKeysetOptions } from './clients/client-keyset
 import { ClientRegistry } from './clients/client-registry.js';
 import { generateClientSecret } from './clients/client-secret.js';
 import type { Config } from './config.js';
-import type { AppDeps } from './deps.js';
+import { refreshPolicyOf, type AppDeps } from './deps.js';
 import { KeyEncryption } from './keys/key-encryption.js';
 import { SigningKeys } from './keys/signing-keys.js';
 import type { Logger } from '@tessera/service-kit';
@@ -39,7 +39,17 @@ export async function buildDeps(config: Config, options: BuildOptions): Promise<
       options.logger.warn({ event: 'client_jwks_fetch_failed', client_id: clientId, err: { message: error.message } }, "a client's jwks_uri could not be fetched"),
     ...options.clientKeysets,
   });
-  return { config, store, keys, clients: new ClientRegistry(store, clock), clientKeysets, logger: options.logger, metrics: createMetrics(), clock };
+  return {
+    config,
+    store,
+    keys,
+    clients: new ClientRegistry(store, clock),
+    clientKeysets,
+    logger: options.logger,
+    metrics: createMetrics(),
+    clock,
+    refreshPolicy: refreshPolicyOf(config),
+  };
 }
 
 /** The bootstrap admin client (scope admin, audience the issuer), upserted at start. */

@@ -17,6 +17,8 @@ export interface AppDeps {
   logger: Logger;
   metrics: Metrics;
   clock: Clock;
+  /** the refresh-token lifetimes, from REFRESH_TOKEN_TTL, REFRESH_FAMILY_MAX_AGE and REFRESH_REUSE_GRACE */
+  refreshPolicy: RefreshPolicy;
 }
 
 /** The deps with the request's logger (its lines carry the request id), for work done on behalf of one request. */
@@ -27,7 +29,8 @@ export const withRequestLogger = (deps: AppDeps, res: { locals: Record<string, u
   },
 });
 
-export const refreshPolicy = (config: Config): RefreshPolicy => ({
+/** The refresh policy of a configuration (ms); computed once, at wiring. */
+export const refreshPolicyOf = (config: Config): RefreshPolicy => ({
   idleTtl: config.refreshTokenTtl * 1000,
   maxAge: config.refreshFamilyMaxAge * 1000,
   grace: config.refreshReuseGrace * 1000,

@@ -81,7 +81,7 @@ describe.each(STORE_KINDS)('signing key lifecycle on the %s store', (kind) => {
     const a = await auth();
     const notBoolean = await h.http.post('/admin/keys/rotate').set('Authorization', a).send({ force: 'yes' });
     expect(notBoolean.status).toBe(400);
-    expect(notBoolean.body).toEqual({ error: 'invalid_request', error_description: 'force must be a boolean' });
+    expect(notBoolean.body).toEqual({ error: 'invalid_request', error_description: 'force: must be a boolean' });
     const array = await h.http.post('/admin/keys/rotate').set('Authorization', a).send([true]);
     expect(array.status).toBe(400);
     const malformed = await h.http.delete('/admin/keys/not%20a%20kid').set('Authorization', a);

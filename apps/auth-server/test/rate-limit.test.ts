@@ -68,6 +68,29 @@ describe.each(STORE_KINDS)('rate limits on the %s store', (kind) => {
     expect(await h.deps.metrics.registry.getSingleMetricAsString('rate_limited_requests_total')).toMatch(/limit="auth_failures"} 2/);
   });
 
+  it('ends each window when the injected clock passes it, not the wall clock', async () => {
+    const h = await harness(kind, { RATE_LIMIT: '2', AUTH_FAILURE_LIMIT: '2' });
+    const client = await newClient(h);
+    expect((await h.clientCredentials(client)).status).toBe(200);
+    expect((await h.clientCredentials(client)).status).toBe(200);
+    h.clock.advance(30);
+    const limited = await h.clientCredentials(client);
+    expect(limited.status).toBe(429);
+    expect(limited.headers['retry-after']).toBe('30');
+    h.clock.advance(30);
+    const again = await h.clientCredentials(client);
+    expect(again.status).toBe(200);
+    expect(again.headers.ratelimit).toBe('"requests"; r=1; t=60');
+
+    const other = await newClient(h);
+    for (let i = 0; i < 2; i++) expect((await h.clientCredentials({ ...other, client_secret: 'wrong' })).status).toBe(401);
+    await expect.poll(async () => (await h.clientCredentials(other)).status).toBe(429);
+    h.clock.advance(15 * 60 - 1);
+    expect((await h.clientCredentials(other)).headers['retry-after']).toBe('1');
+    h.clock.advance(1);
+    expect((await h.clientCredentials(other)).status).toBe(200);
+  });
+
   it('turns each limit off with 0', async () => {
     const h = await harness(kind, { RATE_LIMIT: '0', AUTH_FAILURE_LIMIT: '0' });
     const client = await h.createClient();

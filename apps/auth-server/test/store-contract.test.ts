@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ClientRecord, Family, RefreshPolicy } from '../src/store/store.js';
-import { hashRefreshToken, mintRefreshToken, newFamilyId } from '../src/tokens/refresh-token.js';
+import { hashRefreshToken, mintRefreshToken, newFamilyId } from '../src/tokens/refresh-token-format.js';
 import { STORE_KINDS, TestClock, openStore, type TestStore } from './harness.js';
 
 const policy: RefreshPolicy = { idleTtl: 60_000, maxAge: 600_000, grace: 0 };
@@ -221,6 +221,20 @@ describe.each(STORE_KINDS)('store contract: %s', (kind) => {
   it('grants a lease to one holder at a time', async () => {
     const results = await Promise.all(['a', 'b', 'c'].map((h) => t.store.acquireLease('rotation:x', h, 60_000)));
     expect(results.filter(Boolean)).toHaveLength(1);
+  });
+
+  it('counts rate-limit hits per key in a window timed by the store clock, atomically', async () => {
+    expect(await t.store.hitRateLimit('k1', 60_000, 0)).toEqual({ hits: 0, resetAt: clock.ms + 60_000 });
+    const opened = clock.ms;
+    const hits = await Promise.all(Array.from({ length: 20 }, () => t.store.hitRateLimit('k1', 60_000, 1)));
+    expect(hits.map((h) => h.hits).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(new Set(hits.map((h) => h.resetAt))).toEqual(new Set([opened + 60_000]));
+    expect((await t.store.hitRateLimit('k2', 60_000, 1)).hits).toBe(1);
+    clock.advance(59);
+    expect(await t.store.hitRateLimit('k1', 60_000, 0)).toEqual({ hits: 20, resetAt: opened + 60_000 });
+    clock.advance(1);
+    expect(await t.store.hitRateLimit('k1', 60_000, 0)).toEqual({ hits: 0, resetAt: clock.ms + 60_000 });
+    expect(await t.store.hitRateLimit('k1', 60_000, 1)).toEqual({ hits: 1, resetAt: clock.ms + 60_000 });
   });
 });
 

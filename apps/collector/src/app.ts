@@ -14,6 +14,9 @@ export interface AppDeps {
   registry: Registry;
 }
 
+/** The largest request body the collector reads (it takes none): 16 KiB, as the auth server. */
+const BODY_LIMIT = 16 * 1024;
+
 /** The `WWW-Authenticate` realm of the collector. */
 export const REALM = 'collector';
 
@@ -60,6 +63,8 @@ export function createApp({ config, verifier, logger, registry }: AppDeps): Expr
   app.set('trust proxy', config.trustProxy);
   app.use(helmet());
   app.use(requestContext({ logger, observe: registerMetrics(registry, verifier) }));
+  // no endpoint takes a body: one within 16 KiB is read and ignored, a bigger one is 413
+  app.use(express.raw({ type: () => true, limit: BODY_LIMIT }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

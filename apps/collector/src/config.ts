@@ -62,7 +62,7 @@ const schema = {
 };
 
 /**
- * Reads and validates the collector configuration (SPEC §2). Empty values count as unset.
+ * Reads and validates the collector configuration (README "Collector"). Empty values count as unset.
  * @throws {@link ConfigError} naming the first invalid variable and what it accepts.
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): CollectorConfig {

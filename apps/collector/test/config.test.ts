@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 
 describe('loadConfig', () => {
-  it('applies the SPEC defaults', () => {
+  it('applies the documented defaults', () => {
     expect(loadConfig({})).toEqual({
       port: 4001,
       host: '127.0.0.1',

@@ -3,10 +3,11 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseDuration } from '@tessera/service-kit';
 import { ClientRegistry, viewClient } from '../clients/client-registry.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
-import { newClientSchema, parseClientInput } from '../endpoints/admin-clients.js';
 import { OAuthError } from '../errors.js';
 import { KeyDecryptionError, KeyEncryption } from '../keys/key-encryption.js';
-import { SigningKeys, type PublicKeyView } from '../keys/signing-keys.js';
+import { RotationRefusedError, SigningKeys, UnknownKeyError, type PublicKeyView } from '../keys/signing-keys.js';
+import { clientIdSchema, newClientSchema, parseClientInput } from '../schemas/client.js';
+import { kidSchema } from '../schemas/keys.js';
 import { createStore } from '../store/create-store.js';
 import type { Store } from '../store/store.js';
 import { record, table } from './table.js';
@@ -95,8 +96,6 @@ const FLAG: Record<string, string> = {
   token_endpoint_auth_signing_alg: '--auth-signing-alg',
 };
 
-const CLIENT_ID = /^[\w.-]{1,128}$/;
-
 const COMMANDS: Record<string, Record<string, Command>> = {
   keys: {
     list: {
@@ -146,7 +145,7 @@ const COMMANDS: Record<string, Record<string, Command>> = {
       needsKeyEncryption: true,
       async run({ config, store, positionals, json, out }) {
         const kid = positionals[0]!;
-        if (!/^[A-Za-z0-9_-]{1,128}$/.test(kid)) throw new UsageError(`malformed kid: ${kid}`);
+        if (!kidSchema.safeParse(kid).success) throw new UsageError(`malformed kid: ${kid}`);
         const keys = signingKeys(config, store);
         await keys.load();
         const { revoked, effect, keys: listed } = await keys.revoke(kid);
@@ -295,7 +294,7 @@ The client secret is printed once and never stored in clear: keep it now. A priv
       needsKeyEncryption: false,
       async run({ store, positionals, json, out }) {
         const id = positionals[0]!;
-        if (!CLIENT_ID.test(id)) throw new UsageError(`malformed client_id: ${id}`);
+        if (!clientIdSchema.safeParse(id).success) throw new UsageError(`malformed client_id: ${id}`);
         if (!(await new ClientRegistry(store).delete(id))) throw new OAuthError('not_found', 404, `no such client: ${id}`);
         out(json ? JSON.stringify({ deleted: id }, null, 2) + '\n' : `deleted client ${id}; its refresh tokens are revoked.\n`);
       },
@@ -332,7 +331,7 @@ function commandHelp(command: Command): string {
 }
 
 /**
- * Runs one CLI command (SPEC §7) against the store named by the environment, through the same code
+ * Runs one CLI command (README "Ops CLI") against the store named by the environment, through the same code
  * as the admin API (SigningKeys, ClientRegistry).
  * @returns the exit code
  */
@@ -401,6 +400,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   } catch (error) {
     if (error instanceof UsageError) return fail(EXIT.usage, 'usage', error.message);
     if (error instanceof OAuthError) return fail(EXIT.failed, error.code, error.description);
+    if (error instanceof UnknownKeyError) return fail(EXIT.failed, 'not_found', error.message);
+    if (error instanceof RotationRefusedError) return fail(EXIT.failed, 'conflict', error.message);
     if (error instanceof KeyDecryptionError) return fail(EXIT.failed, 'key_decryption_failed', error.message);
     return fail(EXIT.failed, 'failed', (error as Error).message.split('\n')[0] ?? 'failed');
   } finally {

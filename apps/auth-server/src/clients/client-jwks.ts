@@ -61,7 +61,7 @@ export function privateMemberPath(value: unknown, path: (string | number)[] = []
   return undefined;
 }
 
-const b64 = (max: number) => z.string().min(1).max(max).regex(B64URL, 'base64url');
+const b64 = (max: number) => z.string().min(1).max(max).regex(B64URL, 'base64url').meta({ examples: ['AQAB'] });
 
 const publicJwk = z
   .looseObject({

@@ -1,11 +1,11 @@
 import type { RequestHandler } from 'express';
 import { unauthorizedClient } from '../errors.js';
 import { withRequestLogger, type AppDeps } from '../deps.js';
-import { refreshPolicy } from '../deps.js';
 import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
-import { readParams, requireParam } from '../http/params.js';
+import { readParams } from '../http/params.js';
+import { tokenParamSchema } from '../schemas/oauth.js';
 import { verifyOwnAccessToken } from '../tokens/access-token.js';
-import { parseRefreshToken } from '../tokens/refresh-token.js';
+import { parseRefreshToken } from '../tokens/refresh-token-format.js';
 
 const INTROSPECTION_SCOPES = ['introspect', 'admin'];
 
@@ -20,7 +20,7 @@ export function introspectEndpoint(deps: AppDeps): RequestHandler {
   const describe = async (token: string): Promise<Record<string, unknown>> => {
     const refresh = parseRefreshToken(token);
     if (refresh) {
-      const found = await deps.store.findRefreshToken(refresh.familyId, refresh.hash, refreshPolicy(deps.config));
+      const found = await deps.store.findRefreshToken(refresh.familyId, refresh.hash, deps.refreshPolicy);
       if (found?.state !== 'current' || !(await deps.clients.get(found.family.client_id))) return inactive;
       const { family } = found;
       return {
@@ -43,11 +43,11 @@ export function introspectEndpoint(deps: AppDeps): RequestHandler {
   };
 
   return async (req, res) => {
-    const params = readParams(req);
+    const params = readParams(req, tokenParamSchema);
     const caller = await authenticateClient(withRequestLogger(deps, res), readClientCredentials(req, params), '/introspect');
     if (!caller.scopes.some((s) => INTROSPECTION_SCOPES.includes(s))) {
       throw unauthorizedClient('introspection needs a client registered with scope "introspect" or "admin"');
     }
-    res.json(await describe(requireParam(params, 'token')));
+    res.json(await describe(params.token!));
   };
 }

@@ -1,5 +1,24 @@
 import type { RequestHandler } from 'express';
+import { z } from 'zod';
 import type { Config } from '../config.js';
+import { ASSERTION_ALGORITHMS, jwksSchema } from '../clients/client-jwks.js';
+import { AUTH_METHODS, clientIdSchema, clientKeysSchema, listClientsQuery, newClientSchema, newSecretSchema } from '../schemas/client.js';
+import { kidSchema, rotateKeysSchema } from '../schemas/keys.js';
+import { refreshRequestSchema, tokenParamSchema, tokenRequestSchema } from '../schemas/oauth.js';
+
+type DocConfig = Pick<Config, 'issuer' | 'collectorUrl' | 'accessTokenTtl' | 'production'>;
+
+/** The JSON Schema (2020-12, as OpenAPI 3.1 uses) of what a request schema accepts. */
+function jsonSchema(schema: z.ZodType): Record<string, unknown> {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io: 'input', target: 'draft-2020-12', unrepresentable: 'throw' });
+  return rest;
+}
+
+/** Query parameters from an object schema: one parameter per property. */
+function queryParameters(schema: z.ZodObject): object[] {
+  const { properties = {}, required = [] } = jsonSchema(schema) as { properties?: Record<string, object>; required?: string[] };
+  return Object.entries(properties).map(([name, property]) => ({ name, in: 'query', required: required.includes(name), schema: property }));
+}
 
 const json = (schema: object) => ({ 'application/json': { schema } });
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -13,6 +32,7 @@ const TOKEN_ERRORS = {
   '400': oauthError('invalid_request, invalid_grant, invalid_scope, invalid_target, unauthorized_client or unsupported_grant_type (RFC 6749 §5.2)'),
   '401': oauthError('invalid_client; WWW-Authenticate: Basic when Basic was used'),
   '413': oauthError('body over 16 KiB'),
+  '415': oauthError('a body that is neither application/x-www-form-urlencoded nor application/json'),
   '429': oauthError('rate limited; RateLimit headers say when to retry'),
   '503': oauthError('temporarily_unavailable: the store is unreachable; Retry-After'),
 };
@@ -20,6 +40,8 @@ const ADMIN_ERRORS = {
   '400': oauthError('invalid_request'),
   '401': oauthError('no, invalid or revoked access token (RFC 6750; WWW-Authenticate: Bearer)'),
   '403': oauthError('insufficient_scope: the token lacks scope admin'),
+  '413': oauthError('body over 16 KiB'),
+  '415': oauthError('a body that is not application/json'),
   '503': oauthError('temporarily_unavailable'),
 };
 const admin = (operation: Record<string, unknown>) => ({
@@ -32,27 +54,16 @@ const admin = (operation: Record<string, unknown>) => ({
 const oauthPost = (summary: string, body: object, ok: object) => ({
   post: { tags: ['oauth'], summary, security: [{ clientBasic: [] }, {}], requestBody: form(body), responses: { '200': ok, ...TOKEN_ERRORS } },
 });
-/** private_key_jwt (RFC 7523 §2.2, SPEC §10): accepted wherever client authentication is. */
-const ASSERTION_PARAMS = {
-  client_assertion_type: { type: 'string', const: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', description: 'private_key_jwt' },
-  client_assertion: {
-    type: 'string',
-    maxLength: 8192,
-    description:
-      'private_key_jwt: a JWS signed with a registered key (ES256, ES384, EdDSA/Ed25519, RS256, PS256); iss = sub = client_id; aud the issuer, the token endpoint or this endpoint URL (one string); exp at most 5 min ahead; jti single use',
-  },
-};
-const TOKEN_PARAM = {
-  type: 'object',
-  required: ['token'],
-  properties: { token: { type: 'string' }, token_type_hint: { type: 'string', enum: ['access_token', 'refresh_token'] }, ...ASSERTION_PARAMS },
-};
-const AUTH_METHOD = { type: 'string', enum: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'], default: 'client_secret_basic' };
-const SIGNING_ALG = { type: 'string', enum: ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'RS256', 'PS256'] };
-const idParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
+const idParam = (name: string, schema: z.ZodType) => ({ name, in: 'path', required: true, schema: jsonSchema(schema) });
+const AUTH_METHOD = jsonSchema(z.enum(AUTH_METHODS));
+const SIGNING_ALG = jsonSchema(z.enum(ASSERTION_ALGORITHMS));
 
-/** The OpenAPI 3.1 document of every endpoint of the auth server, and the collector's /collect. */
-export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
+/**
+ * The OpenAPI 3.1 document of every endpoint of the auth server, and the collector's /collect. Request
+ * schemas are generated from the zod schemas the routes validate with (schemas/); response schemas,
+ * which no code validates, are declared here once.
+ */
+function document(config: DocConfig) {
   const { issuer, collectorUrl } = config;
   return {
     openapi: '3.1.0',
@@ -81,25 +92,22 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
       }),
       '/token/refresh': oauthPost(
         'Refresh a token pair; client authentication unless the client registered refresh_token_auth "none"',
-        { type: 'object', required: ['refresh_token'], properties: { refresh_token: { type: 'string' }, scope: { type: 'string' }, ...ASSERTION_PARAMS } },
+        ref('RefreshRequest'),
         { description: 'new token pair', content: json(ref('TokenResponse')) },
       ),
       '/revoke': oauthPost(
         'RFC 7009 revocation: a refresh token revokes its family; an access token is denied until it expires',
-        TOKEN_PARAM,
+        ref('TokenParameter'),
         { description: 'revoked, or unknown token' },
       ),
-      '/introspect': oauthPost('RFC 7662 introspection for clients holding scope introspect or admin', TOKEN_PARAM, {
+      '/introspect': oauthPost('RFC 7662 introspection for clients holding scope introspect or admin', ref('TokenParameter'), {
         description: 'token state',
         content: json(ref('Introspection')),
       }),
       '/admin/clients': {
         get: admin({
           summary: 'List clients (paginated)',
-          parameters: [
-            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 200, default: 50 } },
-            { name: 'cursor', in: 'query', schema: { type: 'string' } },
-          ],
+          parameters: queryParameters(listClientsQuery),
           responses: {
             '200': {
               description: 'a page',
@@ -117,21 +125,14 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
         }),
       },
       '/admin/clients/{id}': {
-        get: admin({ summary: 'One client (never its secret)', parameters: [idParam('id')], responses: { '200': { description: 'client', content: json(ref('Client')) }, '404': oauthError('no such client') } }),
-        delete: admin({ summary: 'Delete a client and revoke its refresh families', parameters: [idParam('id')], responses: { '204': { description: 'deleted' }, '404': oauthError('no such client') } }),
+        get: admin({ summary: 'One client (never its secret)', parameters: [idParam('id', clientIdSchema)], responses: { '200': { description: 'client', content: json(ref('Client')) }, '404': oauthError('no such client') } }),
+        delete: admin({ summary: 'Delete a client and revoke its refresh families', parameters: [idParam('id', clientIdSchema)], responses: { '204': { description: 'deleted' }, '404': oauthError('no such client') } }),
       },
       '/admin/clients/{id}/secret': {
         post: admin({
           summary: 'Issue a new secret; the old one stops at once, or after previous_secret_expires_in seconds (two valid at most)',
-          parameters: [idParam('id')],
-          requestBody: {
-            required: false,
-            content: json({
-              type: 'object',
-              additionalProperties: false,
-              properties: { previous_secret_expires_in: { type: 'integer', minimum: 1, maximum: 604800, description: 'seconds the replaced secret stays valid' } },
-            }),
-          },
+          parameters: [idParam('id', clientIdSchema)],
+          requestBody: { required: false, content: json(ref('NewSecret')) },
           responses: {
             '200': {
               description: 'new secret, shown once',
@@ -147,7 +148,7 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
       '/admin/clients/{id}/jwks': {
         put: admin({
           summary: "Replace a private_key_jwt client's keys: {jwks} or {jwks_uri}",
-          parameters: [idParam('id')],
+          parameters: [idParam('id', clientIdSchema)],
           requestBody: { required: true, content: json(ref('ClientKeys')) },
           responses: { '200': { description: 'client with its new keys', content: json(ref('Client')) }, '404': oauthError('no such client') },
         }),
@@ -158,14 +159,14 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
       '/admin/keys/rotate': {
         post: admin({
           summary: 'Rotate: next → active → retired, new next; refused while next is younger than the JWKS max-age unless forced',
-          requestBody: { required: false, content: json({ type: 'object', properties: { force: { type: 'boolean', default: false } } }) },
+          requestBody: { required: false, content: json(ref('RotateKeys')) },
           responses: { '200': { description: 'keys after rotation', content: json({ type: 'object', properties: { keys: { type: 'array', items: ref('SigningKey') } } }) }, '409': oauthError('next key too fresh') },
         }),
       },
       '/admin/keys/{kid}': {
         delete: admin({
           summary: 'Emergency revoke: the key leaves the JWKS at once (an active key is rotated out first)',
-          parameters: [idParam('kid')],
+          parameters: [idParam('kid', kidSchema)],
           responses: { '200': { description: 'revoked', content: json({
               type: 'object',
               properties: {
@@ -220,19 +221,9 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
           required: ['error'],
           properties: { error: { type: 'string' }, error_description: { type: 'string' } },
         },
-        TokenRequest: {
-          type: 'object',
-          required: ['grant_type'],
-          properties: {
-            grant_type: { type: 'string', enum: ['client_credentials', 'refresh_token'] },
-            scope: { type: 'string', description: 'space-separated; defaults to every scope of the client; may only narrow on refresh' },
-            resource: { type: 'string', description: 'RFC 8707: one of the client’s audiences; defaults to its first' },
-            refresh_token: { type: 'string' },
-            client_id: { type: 'string', description: 'client_secret_post; with private_key_jwt optional and equal to the assertion iss' },
-            client_secret: { type: 'string', description: 'client_secret_post' },
-            ...ASSERTION_PARAMS,
-          },
-        },
+        TokenRequest: jsonSchema(tokenRequestSchema),
+        RefreshRequest: jsonSchema(refreshRequestSchema),
+        TokenParameter: jsonSchema(tokenParamSchema),
         TokenResponse: {
           type: 'object',
           required: ['access_token', 'token_type', 'expires_in', 'scope'],
@@ -266,56 +257,11 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
             token_type: { type: 'string', enum: ['access_token', 'refresh_token'] },
           },
         },
-        NewClient: {
-          type: 'object',
-          required: ['name', 'scopes', 'audiences'],
-          additionalProperties: false,
-          properties: {
-            name: { type: 'string', maxLength: 200 },
-            scopes: { type: 'array', items: { type: 'string' }, minItems: 1 },
-            audiences: { type: 'array', items: { type: 'string' }, minItems: 1, description: 'the first is the default token audience' },
-            grant_types: { type: 'array', items: { type: 'string', enum: ['client_credentials', 'refresh_token'] }, default: ['client_credentials', 'refresh_token'] },
-            refresh_token_auth: { type: 'string', enum: ['client_secret', 'none'], default: 'client_secret' },
-            access_token_ttl: { type: 'integer', description: 'seconds; at most ACCESS_TOKEN_TTL' },
-            token_endpoint_auth_method: AUTH_METHOD,
-            jwks: { ...ref('ClientJwks'), description: 'private_key_jwt: the public keys by value (exactly one of jwks and jwks_uri)' },
-            jwks_uri: { type: 'string', format: 'uri', maxLength: 2048, description: 'private_key_jwt: https (http only for loopback hosts, not in production)' },
-            token_endpoint_auth_signing_alg: { ...SIGNING_ALG, description: 'private_key_jwt: pins the assertion alg' },
-          },
-        },
-        ClientJwks: {
-          type: 'object',
-          required: ['keys'],
-          properties: {
-            keys: {
-              type: 'array',
-              minItems: 1,
-              maxItems: 10,
-              items: {
-                type: 'object',
-                required: ['kty', 'kid'],
-                description: 'public JWK: EC P-256/P-384, OKP Ed25519 or RSA ≥ 2048 bits; any private member (d, p, q, dp, dq, qi, k) is refused',
-                properties: {
-                  kty: { type: 'string', enum: ['EC', 'OKP', 'RSA'] },
-                  kid: { type: 'string', maxLength: 256 },
-                  use: { const: 'sig' },
-                  alg: SIGNING_ALG,
-                  crv: { type: 'string', enum: ['P-256', 'P-384', 'Ed25519'] },
-                  x: { type: 'string' },
-                  y: { type: 'string' },
-                  n: { type: 'string' },
-                  e: { type: 'string' },
-                },
-              },
-            },
-          },
-        },
-        ClientKeys: {
-          oneOf: [
-            { type: 'object', required: ['jwks'], additionalProperties: false, properties: { jwks: ref('ClientJwks') } },
-            { type: 'object', required: ['jwks_uri'], additionalProperties: false, properties: { jwks_uri: { type: 'string', format: 'uri' } } },
-          ],
-        },
+        NewClient: jsonSchema(newClientSchema(config.accessTokenTtl, config.production)),
+        ClientJwks: jsonSchema(jwksSchema),
+        ClientKeys: jsonSchema(clientKeysSchema(config.production)),
+        NewSecret: jsonSchema(newSecretSchema),
+        RotateKeys: jsonSchema(rotateKeysSchema),
         Client: {
           type: 'object',
           properties: {
@@ -355,8 +301,20 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
   };
 }
 
+/** Every operation refuses a body over 16 KiB, whatever its type (those that take none read and ignore a smaller one). */
+function withBodyLimit<T extends { paths: Record<string, Record<string, unknown>> }>(doc: T): T {
+  for (const item of Object.values(doc.paths)) {
+    for (const operation of Object.values(item) as { responses?: Record<string, unknown> }[]) {
+      if (operation.responses && !operation.responses['413']) operation.responses['413'] = oauthError('body over 16 KiB');
+    }
+  }
+  return doc;
+}
+
+export const buildOpenApi = (config: DocConfig) => withBodyLimit(document(config));
+
 /** GET /openapi.json */
-export function openApiEndpoint(config: Pick<Config, 'issuer' | 'collectorUrl'>): RequestHandler {
+export function openApiEndpoint(config: DocConfig): RequestHandler {
   const body = JSON.stringify(buildOpenApi(config));
   return (_req, res) => {
     res.type('application/json').send(body);

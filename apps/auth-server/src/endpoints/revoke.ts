@@ -1,11 +1,11 @@
 import type { RequestHandler } from 'express';
 import { OAuthError } from '../errors.js';
 import { withRequestLogger, type AppDeps } from '../deps.js';
-import { refreshPolicy } from '../deps.js';
 import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
-import { readParams, requireParam } from '../http/params.js';
+import { readParams } from '../http/params.js';
+import { tokenParamSchema } from '../schemas/oauth.js';
 import { verifyOwnAccessToken } from '../tokens/access-token.js';
-import { parseRefreshToken } from '../tokens/refresh-token.js';
+import { parseRefreshToken } from '../tokens/refresh-token-format.js';
 
 const notYours = () => new OAuthError('unauthorized_client', 400, 'the token was not issued to this client');
 
@@ -15,12 +15,12 @@ const notYours = () => new OAuthError('unauthorized_client', 400, 'the token was
  */
 export function revokeEndpoint(deps: AppDeps): RequestHandler {
   return async (req, res) => {
-    const params = readParams(req);
+    const params = readParams(req, tokenParamSchema);
     const client = await authenticateClient(withRequestLogger(deps, res), readClientCredentials(req, params), '/revoke');
-    const token = requireParam(params, 'token');
+    const token = params.token!;
     const refresh = parseRefreshToken(token);
     if (refresh) {
-      const found = await deps.store.findRefreshToken(refresh.familyId, refresh.hash, refreshPolicy(deps.config));
+      const found = await deps.store.findRefreshToken(refresh.familyId, refresh.hash, deps.refreshPolicy);
       if (found) {
         if (found.family.client_id !== client.client_id) throw notYours();
         await deps.store.revokeFamily(refresh.familyId);

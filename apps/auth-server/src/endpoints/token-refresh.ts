@@ -3,6 +3,7 @@ import { withRequestLogger, type AppDeps } from '../deps.js';
 import { refreshTokenGrant } from '../grants/refresh-token.js';
 import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
 import { readParams } from '../http/params.js';
+import { refreshRequestSchema } from '../schemas/oauth.js';
 
 /**
  * POST /token/refresh: the seed's endpoint, `{refresh_token}` as JSON or form. Client authentication
@@ -11,7 +12,7 @@ import { readParams } from '../http/params.js';
  */
 export function tokenRefreshEndpoint(deps: AppDeps): RequestHandler {
   return async (req, res) => {
-    const params = readParams(req);
+    const params = readParams(req, refreshRequestSchema);
     const credentials = readClientCredentials(req, params);
     const client = credentials
       ? await authenticateClient(withRequestLogger(deps, res), credentials, '/token/refresh')

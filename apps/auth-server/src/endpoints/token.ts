@@ -5,23 +5,24 @@ import { clientCredentialsGrant } from '../grants/client-credentials.js';
 import { refreshTokenGrant } from '../grants/refresh-token.js';
 import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
 import { readParams } from '../http/params.js';
+import { TOKEN_GRANT_TYPES, tokenRequestSchema, type TokenGrantType } from '../schemas/oauth.js';
 
 const GRANTS = {
   client_credentials: clientCredentialsGrant,
   refresh_token: refreshTokenGrant,
-} as const;
+} as const satisfies Record<TokenGrantType, unknown>;
 
-export const SUPPORTED_GRANT_TYPES = Object.keys(GRANTS);
-
-const isGrantType = (value: string): value is keyof typeof GRANTS => Object.hasOwn(GRANTS, value);
+export const SUPPORTED_GRANT_TYPES: string[] = [...TOKEN_GRANT_TYPES];
 
 /** POST /token (RFC 6749 §3.2): every grant, with client authentication. */
 export function tokenEndpoint(deps: AppDeps): RequestHandler {
   return async (req, res) => {
-    const params = readParams(req);
-    const grantType = params.grant_type;
-    if (!grantType) throw invalidRequest('grant_type is required');
-    if (!isGrantType(grantType)) throw unsupportedGrantType(`grant_type ${JSON.stringify(grantType.slice(0, 64))} is not supported`);
+    const params = readParams(req, tokenRequestSchema, (issue, description) =>
+      issue.path[0] === 'grant_type' && typeof issue.input === 'string' && issue.input !== ''
+        ? unsupportedGrantType(`grant_type ${JSON.stringify(issue.input.slice(0, 64))} is not supported`)
+        : invalidRequest(description),
+    );
+    const grantType = params.grant_type as TokenGrantType;
     const credentials = readClientCredentials(req, params);
     const client = await authenticateClient(withRequestLogger(deps, res), credentials, '/token');
     res.json(await GRANTS[grantType](withRequestLogger(deps, res), client, params));

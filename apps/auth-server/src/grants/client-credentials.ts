@@ -1,8 +1,8 @@
 import { unauthorizedClient } from '../errors.js';
-import { refreshPolicy, type AppDeps } from '../deps.js';
-import type { Params } from '../http/params.js';
+import type { AppDeps } from '../deps.js';
+import type { Params } from '../schemas/oauth.js';
 import type { ClientRecord } from '../store/store.js';
-import { mintRefreshToken, newFamilyId } from '../tokens/refresh-token.js';
+import { mintRefreshToken, newFamilyId } from '../tokens/refresh-token-format.js';
 import { grantAudience, grantScope } from '../tokens/scope.js';
 import { tokenResponse, type TokenResponse } from '../tokens/token-response.js';
 
@@ -20,7 +20,7 @@ export async function clientCredentialsGrant(deps: AppDeps, client: ClientRecord
     await deps.store.createFamily(
       { id: familyId, client_id: client.client_id, scope, aud: audience, created_at: deps.clock(), public: client.refresh_token_auth === 'none' },
       minted.hash,
-      refreshPolicy(deps.config),
+      deps.refreshPolicy,
     );
     refreshToken = minted.token;
   }

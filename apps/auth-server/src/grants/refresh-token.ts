@@ -1,8 +1,8 @@
 import { invalidClient, invalidGrant, invalidScope, unauthorizedClient } from '../errors.js';
-import { refreshPolicy, type AppDeps } from '../deps.js';
-import { requireParam, type Params } from '../http/params.js';
+import type { AppDeps } from '../deps.js';
+import { requireParam, type Params } from '../schemas/oauth.js';
 import type { ClientRecord } from '../store/store.js';
-import { mintRefreshToken, parseRefreshToken } from '../tokens/refresh-token.js';
+import { mintRefreshToken, parseRefreshToken } from '../tokens/refresh-token-format.js';
 import { parseScope } from '../tokens/scope.js';
 import { tokenResponse, type TokenResponse } from '../tokens/token-response.js';
 
@@ -26,7 +26,7 @@ export async function refreshTokenGrant(deps: AppDeps, client: ClientRecord | un
     nextHash: next.hash,
     clientId: client?.client_id,
     scope,
-    policy: refreshPolicy(deps.config),
+    policy: deps.refreshPolicy,
   });
   switch (result.status) {
     case 'invalid':

@@ -1,21 +1,18 @@
 import type { Request } from 'express';
+import type { z } from 'zod';
 import { invalidRequest } from '../errors.js';
+import type { Params } from '../schemas/oauth.js';
+import { parseRequest } from '../schemas/parse.js';
 
-export type Params = Record<string, string | undefined>;
-
-const hasBody = (req: Request) =>
-  req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+export type { Params };
 
 /**
  * The request's parameters from a form-encoded or JSON body: each a single string (RFC 6749 §3.2:
- * no repeated parameters). Anything else is invalid_request.
+ * no repeated parameters), validated by the endpoint's schema (schemas/oauth.ts). Anything else is
+ * invalid_request, or what `refuse` makes of the schema's first issue.
  */
-export function readParams(req: Request): Params {
-  const body: unknown = req.body;
-  if (body === undefined) {
-    if (hasBody(req)) throw invalidRequest('the body must be application/x-www-form-urlencoded or application/json');
-    return Object.create(null) as Params;
-  }
+export function readParams(req: Request, schema: z.ZodType, refuse?: Parameters<typeof parseRequest>[2]): Params {
+  const body: unknown = req.body ?? {};
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidRequest('the body must be an object of parameters');
   const params = Object.create(null) as Params;
   for (const [name, value] of Object.entries(body)) {
@@ -23,12 +20,6 @@ export function readParams(req: Request): Params {
     if (typeof value !== 'string') throw invalidRequest(`parameter ${JSON.stringify(name.slice(0, 64))} must be a string`);
     params[name] = value;
   }
+  parseRequest(schema, params, refuse);
   return params;
-}
-
-/** A parameter that must be present and non-empty. */
-export function requireParam(params: Params, name: string): string {
-  const value = params[name];
-  if (value === undefined || value === '') throw invalidRequest(`${name} is required`);
-  return value;
 }

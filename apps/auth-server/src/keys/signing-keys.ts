@@ -1,7 +1,19 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
-import { conflict, notFound } from '../errors.js';
 import type { Clock, Keyset, Store, StoredKey } from '../store/store.js';
 import type { KeyEncryption } from './key-encryption.js';
+
+/** No published key has this kid (the admin API answers 404, the CLI exits 1). */
+export class UnknownKeyError extends Error {
+  override name = 'UnknownKeyError';
+}
+
+/**
+ * The keyset cannot change as asked now: the next key is younger than the JWKS max-age, there are no keys
+ * yet, or other writers kept changing it (the admin API answers 409, the CLI exits 1).
+ */
+export class RotationRefusedError extends Error {
+  override name = 'RotationRefusedError';
+}
 
 /** Default seconds a retired key stays published beyond the longest access token it signed. */
 export const DEFAULT_RETIREMENT_MARGIN = 60;
@@ -62,7 +74,7 @@ const view = (k: StoredKey): PublicKeyView => ({
 const isLive = (k: StoredKey, now: number) => k.state !== 'retired' || (k.removed_at ?? 0) > now;
 
 /**
- * The signing keyset (SPEC §5): next → active → retired → removed.
+ * The signing keyset (README "Signing keys"): next → active → retired → removed.
  *
  * The keys live in the store as one versioned record changed only by compare-and-set, so any number of
  * instances (and the CLI) can change it concurrently. Private keys are decrypted once per change; a secret
@@ -117,11 +129,6 @@ export class SigningKeys {
     await this.#coverTokenTtl();
   }
 
-  /** The version of the keyset this instance uses. */
-  get version(): number {
-    return this.#version;
-  }
-
   /** The active key. Throws when there is none (the store was never initialised). */
   signer(): Signer {
     if (!this.#signer) throw new Error('no active signing key');
@@ -150,14 +157,14 @@ export class SigningKeys {
   /**
    * Promotes next to active, active to retired, and creates a new next key with the configured alg.
    * The next key is promoted whatever its alg: it is the only key resource servers are known to have.
-   * Refuses (409) while the next key has been published for less than the JWKS max-age, unless forced.
+   * Refuses (RotationRefusedError) while the next key has been published for less than the JWKS max-age, unless forced.
    */
   async rotate(force = false): Promise<PublicKeyView[]> {
     await this.#change((keys, now) => {
       const next = keys.find((k) => k.state === 'next');
       if (next && !force && !this.#publishedLongEnough(next, now)) {
         const wait = Math.ceil((next.created_at + this.#options.jwksMaxAge * 1000 - now) / 1000);
-        throw conflict(
+        throw new RotationRefusedError(
           `the next key ${next.kid} has been published for less than the JWKS max-age (${this.#options.jwksMaxAge}s): resource servers may not know it yet. Retry in ${wait}s, or force.`,
         );
       }
@@ -191,7 +198,7 @@ export class SigningKeys {
     let successor: StoredKey | undefined;
     await this.#change(async (keys, now) => {
       revoked = keys.find((k) => k.kid === kid && isLive(k, now));
-      if (!revoked) throw notFound(`no published key has kid ${kid}`);
+      if (!revoked) throw new UnknownKeyError(`no published key has kid ${kid}`);
       let rest = revoked.state === 'active' ? await this.#rotated(keys, now) : keys;
       rest = rest.filter((k) => k.kid !== kid);
       if (!rest.some((k) => k.state === 'next')) rest.push(await this.#createKey(now));
@@ -223,7 +230,7 @@ export class SigningKeys {
   }
 
   async #rotated(keys: StoredKey[], now: number): Promise<StoredKey[]> {
-    if (!keys.some((k) => k.state === 'active')) throw conflict('there are no signing keys yet: start the auth server once to create them');
+    if (!keys.some((k) => k.state === 'active')) throw new RotationRefusedError('there are no signing keys yet: start the auth server once to create them');
     const hasNext = keys.some((k) => k.state === 'next');
     const promoted = keys.map((k): StoredKey => {
       if (k.state === 'active') {
@@ -262,7 +269,7 @@ export class SigningKeys {
         return true;
       }
     }
-    throw conflict('the keyset kept changing under this request; retry');
+    throw new RotationRefusedError('the keyset kept changing under this request; retry');
   }
 
   async #createKey(now: number): Promise<StoredKey> {

@@ -5,6 +5,7 @@ import type {
   Family,
   Keyset,
   OnceKind,
+  RateLimitCount,
   RefreshPolicy,
   RefreshTokenState,
   RotateInput,
@@ -39,6 +40,7 @@ export class MemoryStore implements Store {
   readonly #denied = new Map<string, number>();
   readonly #once = new Map<string, number>();
   readonly #leases = new Map<string, { holder: string; expiresAt: number }>();
+  readonly #rateLimits = new Map<string, RateLimitCount>();
   #keyset: Keyset = { version: 0, keys: [] };
   readonly #sweeper: NodeJS.Timeout;
 
@@ -169,6 +171,17 @@ export class MemoryStore implements Store {
     return true;
   }
 
+  async hitRateLimit(key: string, windowMs: number, delta: number): Promise<RateLimitCount> {
+    const now = this.clock();
+    let counter = this.#rateLimits.get(key);
+    if (!counter || counter.resetAt <= now) {
+      counter = { hits: 0, resetAt: now + windowMs };
+      if (delta > 0) this.#rateLimits.set(key, counter);
+    }
+    counter.hits += delta;
+    return { ...counter };
+  }
+
   async acquireLease(name: string, holder: string, ttl: number): Promise<boolean> {
     const now = this.clock();
     const lease = this.#leases.get(name);
@@ -203,5 +216,6 @@ export class MemoryStore implements Store {
     for (const entry of this.#families.values()) if (now >= entry.expiresAt) this.#drop(entry, undefined);
     for (const [jti, until] of this.#denied) if (until <= now) this.#denied.delete(jti);
     for (const [key, until] of this.#once) if (until <= now) this.#once.delete(key);
+    for (const [key, counter] of this.#rateLimits) if (counter.resetAt <= now) this.#rateLimits.delete(key);
   }
 }

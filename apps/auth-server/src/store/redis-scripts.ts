@@ -121,3 +121,23 @@ if recorded > tonumber(ARGV[2]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[1])
 return 1
 `;
+
+/**
+ * KEYS: counter. ARGV: delta, now, window ms. A hash {n: hits, r: window end}; a window that has ended
+ * (by the caller's clock) starts again. The key expires with its window. Returns {hits, window end}.
+ */
+export const HIT_RATE_LIMIT = `
+local c = redis.call('HMGET', KEYS[1], 'n', 'r')
+local now = tonumber(ARGV[2])
+local hits = tonumber(c[1]) or 0
+local reset = tonumber(c[2])
+if reset == nil or reset <= now then
+  hits = 0
+  reset = now + tonumber(ARGV[3])
+  if tonumber(ARGV[1]) <= 0 then return {0, tostring(reset)} end
+  redis.call('HSET', KEYS[1], 'n', 0, 'r', tostring(reset))
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+if tonumber(ARGV[1]) ~= 0 then hits = redis.call('HINCRBY', KEYS[1], 'n', ARGV[1]) end
+return {hits, tostring(reset)}
+`;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
 import type { Logger } from '@tessera/service-kit';
 import { StoreUnavailableError } from '../errors.js';
-import { CREATE_FAMILY, DELETE_CLIENT, FIND_REFRESH_TOKEN, INDEX_FAMILY, PUT_CLIENT, ROTATE, SAVE_KEYSET, USE_ONCE } from './redis-scripts.js';
+import { CREATE_FAMILY, DELETE_CLIENT, FIND_REFRESH_TOKEN, HIT_RATE_LIMIT, INDEX_FAMILY, PUT_CLIENT, ROTATE, SAVE_KEYSET, USE_ONCE } from './redis-scripts.js';
 import type {
   ClientPage,
   ClientRecord,
@@ -10,6 +10,7 @@ import type {
   Family,
   Keyset,
   OnceKind,
+  RateLimitCount,
   RefreshPolicy,
   RefreshTokenState,
   RotateInput,
@@ -28,6 +29,7 @@ interface Scripted {
   tesseraPutClient(client: string, index: string, ...args: (string | number)[]): Promise<number>;
   tesseraDeleteClient(client: string, index: string, clientId: string): Promise<number>;
   tesseraUseOnce(record: string, expiresAt: number, now: number): Promise<number>;
+  tesseraHitRateLimit(counter: string, ...args: (string | number)[]): Promise<[number, string]>;
 }
 
 export type RedisConnection = (Redis | Cluster) & Scripted;
@@ -72,6 +74,7 @@ export function connectRedis(options: RedisConnectionOptions): RedisConnection {
   connection.defineCommand('tesseraPutClient', { numberOfKeys: 2, lua: PUT_CLIENT });
   connection.defineCommand('tesseraDeleteClient', { numberOfKeys: 2, lua: DELETE_CLIENT });
   connection.defineCommand('tesseraUseOnce', { numberOfKeys: 1, lua: USE_ONCE });
+  connection.defineCommand('tesseraHitRateLimit', { numberOfKeys: 1, lua: HIT_RATE_LIMIT });
   return connection as RedisConnection;
 }
 
@@ -89,9 +92,8 @@ export class RedisStore implements Store {
   readonly kind = 'redis' as const;
 
   constructor(
-    /** the connection; the rate limiter keeps its counters on it too */
-    readonly redis: RedisConnection,
-    /** every key of the store (and of the rate limiter) starts with it */
+    private readonly redis: RedisConnection,
+    /** every key of the store (rate-limit counters included) starts with it */
     readonly prefix = 'tessera:',
     private readonly clock: Clock = Date.now,
   ) {}
@@ -104,6 +106,7 @@ export class RedisStore implements Store {
   #keyset = () => `${this.prefix}keyset`;
   #lease = (name: string) => `${this.prefix}lease:${name}`;
   #once = (kind: OnceKind, id: string) => `${this.prefix}once:${kind}:${createHash('sha256').update(id).digest('base64url')}`;
+  #rateLimit = (key: string) => `${this.prefix}rate-limit:${key}`;
 
   async #run<T>(operation: () => Promise<T>): Promise<T> {
     try {
@@ -254,6 +257,13 @@ export class RedisStore implements Store {
     return this.#run(
       async () => (await this.redis.tesseraSaveKeyset(this.#keyset(), expectedVersion, keyset.version, JSON.stringify(keyset.keys))) === 1,
     );
+  }
+
+  hitRateLimit(key: string, windowMs: number, delta: number): Promise<RateLimitCount> {
+    return this.#run(async () => {
+      const [hits, resetAt] = await this.redis.tesseraHitRateLimit(this.#rateLimit(key), delta, this.clock(), windowMs);
+      return { hits: Number(hits), resetAt: Number(resetAt) };
+    });
   }
 
   acquireLease(name: string, holder: string, ttl: number): Promise<boolean> {

@@ -111,6 +111,14 @@ export interface Keyset {
   keys: StoredKey[];
 }
 
+/** A rate-limit counter after a hit. */
+export interface RateLimitCount {
+  /** hits in the current window, this one included */
+  hits: number;
+  /** ms since epoch (the store's clock) at which the window ends and the count starts again */
+  resetAt: number;
+}
+
 export interface ClientPage {
   clients: ClientRecord[];
   next_cursor: string | undefined;
@@ -157,6 +165,13 @@ export interface Store {
   getKeyset(): Promise<Keyset>;
   /** Saves the keyset when the stored version is still `expectedVersion`; false when another writer was first. */
   saveKeyset(keyset: Keyset, expectedVersion: number): Promise<boolean>;
+
+  /**
+   * Rate-limit counters, shared by every instance on the store: adds `delta` (1 counts a hit, 0 only reads)
+   * to counter `key` and returns it. A window opens at the first hit and lasts `windowMs` by the store's
+   * clock; then the count starts again. Every store implements it, so limits never fall back to one process.
+   */
+  hitRateLimit(key: string, windowMs: number, delta: number): Promise<RateLimitCount>;
 
   /** Takes a named lease for `ttl` ms when nobody holds it; true when this caller got it. */
   acquireLease(name: string, holder: string, ttl: number): Promise<boolean>;

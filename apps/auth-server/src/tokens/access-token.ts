@@ -26,7 +26,7 @@ export interface AccessTokenInput {
 }
 
 /** Signs an RFC 9068 access token with the active key. */
-export async function signAccessToken(keys: SigningKeys, input: AccessTokenInput): Promise<{ token: string; claims: AccessTokenClaims }> {
+export async function signAccessToken(keys: SigningKeys, input: AccessTokenInput): Promise<string> {
   const signer = keys.signer();
   const claims: AccessTokenClaims = {
     iss: input.issuer,
@@ -38,8 +38,7 @@ export async function signAccessToken(keys: SigningKeys, input: AccessTokenInput
     client_id: input.clientId,
     scope: input.scope,
   };
-  const token = await new SignJWT(claims).setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'at+jwt' }).sign(signer.key);
-  return { token, claims };
+  return new SignJWT(claims).setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'at+jwt' }).sign(signer.key);
 }
 
 const MAX_TOKEN_LENGTH = 8192;

@@ -1,6 +1,7 @@
 import { invalidScope, invalidTarget } from '../errors.js';
 
-const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+/** One RFC 6749 §3.3 scope token. */
+export const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
 /** Splits an RFC 6749 §3.3 scope string; invalid_scope when malformed. */
 export function parseScope(value: string): string[] {
@@ -8,8 +9,6 @@ export function parseScope(value: string): string[] {
   if (scopes.some((s) => !SCOPE_TOKEN.test(s))) throw invalidScope('scope must be space-separated scope tokens');
   return [...new Set(scopes)];
 }
-
-export const isScopeToken = (value: string) => SCOPE_TOKEN.test(value);
 
 /** The granted scope: the requested one when the client holds all of it, else every scope the client holds. */
 export function grantScope(requested: string | undefined, allowed: string[]): string {

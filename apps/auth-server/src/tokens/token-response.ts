@@ -18,7 +18,7 @@ export async function tokenResponse(
   grant: { scope: string; audience: string; refreshToken?: string | undefined },
 ): Promise<TokenResponse> {
   const ttl = Math.min(client.access_token_ttl ?? deps.config.accessTokenTtl, deps.config.accessTokenTtl);
-  const { token } = await signAccessToken(deps.keys, {
+  const token = await signAccessToken(deps.keys, {
     issuer: deps.config.issuer,
     clientId: client.client_id,
     audience: grant.audience,

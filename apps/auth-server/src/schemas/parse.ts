@@ -1,0 +1,24 @@
+import type { z } from 'zod';
+import { invalidRequest, type OAuthError } from '../errors.js';
+
+/** The first issue of a failed parse as one line: `path: message`, or `path is required`. */
+export function describeIssue(issue: z.core.$ZodIssue): string {
+  const path = issue.path.map(String).join('.');
+  if ((issue.input === undefined || issue.input === '') && path && issue.code !== 'custom') return `${path} is required`;
+  return path ? `${path}: ${issue.message}` : issue.message;
+}
+
+/**
+ * Validates a request part with its schema; the first issue becomes a 400 invalid_request, or the error
+ * `refuse` makes for it (e.g. unsupported_grant_type for an unknown grant_type).
+ */
+export function parseRequest<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  refuse: (issue: z.core.$ZodIssue, description: string) => OAuthError = (_issue, description) => invalidRequest(description),
+): z.output<S> {
+  const result = schema.safeParse(value ?? {}, { reportInput: true });
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  throw refuse(issue, describeIssue(issue));
+}
