@@ -4,6 +4,7 @@ import { ClientRegistry } from './clients/client-registry.js';
 import { generateClientSecret } from './clients/client-secret.js';
 import type { Config } from './config.js';
 import type { AppDeps } from './deps.js';
+import { DpopNonces } from './dpop/nonces.js';
 import { KeyEncryption } from './keys/key-encryption.js';
 import { SigningKeys } from './keys/signing-keys.js';
 import type { Logger } from '@tessera/service-kit';
@@ -23,7 +24,8 @@ export interface BuildOptions {
 export async function buildDeps(config: Config, options: BuildOptions): Promise<AppDeps> {
   const clock = options.clock ?? Date.now;
   const store = options.store ?? (await createStore(config, clock, options.logger));
-  const encryption = new KeyEncryption(config.keyEncryptionSecret ?? randomBytes(32).toString('base64url'), config.keyEncryptionSecretPrevious);
+  const secret = config.keyEncryptionSecret ?? randomBytes(32).toString('base64url');
+  const encryption = new KeyEncryption(secret, config.keyEncryptionSecretPrevious);
   const keys = new SigningKeys({
     store,
     encryption,
@@ -39,7 +41,7 @@ export async function buildDeps(config: Config, options: BuildOptions): Promise<
       options.logger.warn({ event: 'client_jwks_fetch_failed', client_id: clientId, err: { message: error.message } }, "a client's jwks_uri could not be fetched"),
     ...options.clientKeysets,
   });
-  return { config, store, keys, clients: new ClientRegistry(store, clock), clientKeysets, logger: options.logger, metrics: createMetrics(), clock };
+  return { config, store, keys, clients: new ClientRegistry(store, clock), clientKeysets, logger: options.logger, metrics: createMetrics(), clock, dpopNonces: new DpopNonces(secret, config.keyEncryptionSecretPrevious, clock) };
 }
 
 /** The bootstrap admin client (scope admin, audience the issuer), upserted at start. */

@@ -8,6 +8,8 @@ export type OAuthErrorCode =
   | 'unsupported_token_type'
   | 'invalid_scope'
   | 'invalid_target'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
   | 'invalid_token'
   | 'insufficient_scope'
   | 'not_found'

@@ -31,6 +31,7 @@ export const newClientSchema = (maxTtl: number, production = false) =>
     jwks: jwksSchema.optional(),
     jwks_uri: jwksUriSchema(production).optional(),
     token_endpoint_auth_signing_alg: z.enum(ASSERTION_ALGORITHMS).optional(),
+    dpop_bound_access_tokens: z.boolean().optional(),
   })
     .superRefine((body, ctx) => {
       if (body.token_endpoint_auth_method !== 'private_key_jwt') {

@@ -3,6 +3,7 @@ import { invalidRequest, unsupportedGrantType } from '../errors.js';
 import { withRequestLogger, type AppDeps } from '../deps.js';
 import { clientCredentialsGrant } from '../grants/client-credentials.js';
 import { refreshTokenGrant } from '../grants/refresh-token.js';
+import { readDpopProof } from '../dpop/proof.js';
 import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
 import { readParams } from '../http/params.js';
 
@@ -23,7 +24,8 @@ export function tokenEndpoint(deps: AppDeps): RequestHandler {
     if (!grantType) throw invalidRequest('grant_type is required');
     if (!isGrantType(grantType)) throw unsupportedGrantType(`grant_type ${JSON.stringify(grantType.slice(0, 64))} is not supported`);
     const credentials = readClientCredentials(req, params);
+    const dpop = await readDpopProof(deps, req, res, '/token');
     const client = await authenticateClient(withRequestLogger(deps, res), credentials, '/token');
-    res.json(await GRANTS[grantType](withRequestLogger(deps, res), client, params));
+    res.json(await GRANTS[grantType](withRequestLogger(deps, res), client, params, dpop));
   };
 }
