@@ -45,6 +45,11 @@ describe.each(STORE_KINDS)('DPoP at the auth server on the %s store', (kind) => 
   it('publishes dpop_signing_alg_values_supported', async () => {
     const res = await h.http.get('/.well-known/oauth-authorization-server').expect(200);
     expect(res.body.dpop_signing_alg_values_supported).toEqual(['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256']);
+    const doc = (await h.http.get('/openapi.json').expect(200)).body;
+    expect(doc.components.securitySchemes.collectorDpop).toMatchObject({ in: 'header', name: 'Authorization' });
+    for (const path of ['/token', '/token/refresh']) expect(doc.paths[path].post.parameters).toContainEqual(expect.objectContaining({ name: 'DPoP', in: 'header' }));
+    expect(doc.paths['/collect'].get.security).toContainEqual({ collectorDpop: [] });
+    expect(doc.components.schemas.NewClient.properties.dpop_bound_access_tokens.type).toBe('boolean');
   });
 
   it('ignores the query of htu, and compares scheme and host case-insensitively', async () => {

@@ -10,7 +10,9 @@ const form = (schema: object) => ({
 });
 
 const TOKEN_ERRORS = {
-  '400': oauthError('invalid_request, invalid_grant, invalid_scope, invalid_target, unauthorized_client or unsupported_grant_type (RFC 6749 §5.2)'),
+  '400': oauthError(
+    'invalid_request, invalid_grant, invalid_scope, invalid_target, unauthorized_client or unsupported_grant_type (RFC 6749 §5.2); invalid_dpop_proof, or use_dpop_nonce with a DPoP-Nonce header (RFC 9449)',
+  ),
   '401': oauthError('invalid_client; WWW-Authenticate: Basic when Basic was used'),
   '413': oauthError('body over 16 KiB'),
   '429': oauthError('rate limited; RateLimit headers say when to retry'),
@@ -29,8 +31,8 @@ const admin = (operation: Record<string, unknown>) => ({
   responses: { ...(operation.responses as object), ...ADMIN_ERRORS },
 });
 /** A form/JSON POST of the OAuth endpoints, with client authentication and the §5.2 errors. */
-const oauthPost = (summary: string, body: object, ok: object) => ({
-  post: { tags: ['oauth'], summary, security: [{ clientBasic: [] }, {}], requestBody: form(body), responses: { '200': ok, ...TOKEN_ERRORS } },
+const oauthPost = (summary: string, body: object, ok: object, parameters: object[] = []) => ({
+  post: { tags: ['oauth'], summary, security: [{ clientBasic: [] }, {}], parameters, requestBody: form(body), responses: { '200': ok, ...TOKEN_ERRORS } },
 });
 /** private_key_jwt (RFC 7523 §2.2, SPEC §10): accepted wherever client authentication is. */
 const ASSERTION_PARAMS = {
@@ -49,6 +51,14 @@ const TOKEN_PARAM = {
 };
 const AUTH_METHOD = { type: 'string', enum: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'], default: 'client_secret_basic' };
 const SIGNING_ALG = { type: 'string', enum: ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'RS256', 'PS256'] };
+/** RFC 9449 §4: the proof header of token requests and of DPoP-bound resource requests. */
+const DPOP_HEADER = {
+  name: 'DPoP',
+  in: 'header',
+  required: false,
+  description: 'RFC 9449 DPoP proof (a dpop+jwt JWS): binds the issued access token to its key (cnf.jkt, token_type DPoP)',
+  schema: { type: 'string', maxLength: 8192 },
+};
 const idParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
 
 /** The OpenAPI 3.1 document of every endpoint of the auth server, and the collector's /collect. */
@@ -78,11 +88,12 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
       '/token': oauthPost('Token endpoint: client_credentials and refresh_token grants', ref('TokenRequest'), {
         description: 'token pair; Cache-Control: no-store',
         content: json(ref('TokenResponse')),
-      }),
+      }, [DPOP_HEADER]),
       '/token/refresh': oauthPost(
         'Refresh a token pair; client authentication unless the client registered refresh_token_auth "none"',
         { type: 'object', required: ['refresh_token'], properties: { refresh_token: { type: 'string' }, scope: { type: 'string' }, ...ASSERTION_PARAMS } },
         { description: 'new token pair', content: json(ref('TokenResponse')) },
+        [DPOP_HEADER],
       ),
       '/revoke': oauthPost(
         'RFC 7009 revocation: a refresh token revokes its family; an access token is denied until it expires',
@@ -193,11 +204,14 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
         get: {
           tags: ['collector'],
           summary: 'The collector: the verified claims of a valid access token with scope collect and audience collector',
-          security: [{ oauth2: ['collect'] }, { collectorBearer: [] }],
+          security: [{ oauth2: ['collect'] }, { collectorBearer: [] }, { collectorDpop: [] }],
+          parameters: [{ ...DPOP_HEADER, description: 'RFC 9449 proof for this request (htm GET, htu the /collect URL, ath of the token); required with Authorization: DPoP' }],
           responses: {
             '200': { description: 'verified', content: json({ type: 'object', properties: { message: { type: 'string' }, claims: ref('AccessTokenClaims') } }) },
             '400': oauthError('invalid_request: malformed Authorization header (RFC 6750)'),
-            '401': oauthError('no token (no error code) or invalid_token (RFC 6750)'),
+            '401': oauthError(
+              'no token (no error code), invalid_token or invalid_dpop_proof; WWW-Authenticate carries both challenges: Bearer realm="collector", DPoP algs="…" (RFC 6750, RFC 9449 §7.1)',
+            ),
             '403': oauthError('insufficient_scope'),
             '503': oauthError('the signing keys are not available yet'),
           },
@@ -209,6 +223,12 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
         clientBasic: { type: 'http', scheme: 'basic', description: 'client_secret_basic: client_id and client_secret' },
         adminBearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'access token with scope admin and audience the issuer' },
         collectorBearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+        collectorDpop: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'Authorization',
+          description: 'RFC 9449: `Authorization: DPoP <DPoP-bound access token>` plus a `DPoP` proof header per request',
+        },
         oauth2: {
           type: 'oauth2',
           flows: { clientCredentials: { tokenUrl: `${issuer}/token`, scopes: { collect: 'call /collect', admin: 'the admin API', introspect: 'call /introspect' } } },
@@ -238,7 +258,7 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
           required: ['access_token', 'token_type', 'expires_in', 'scope'],
           properties: {
             access_token: { type: 'string', description: 'RFC 9068 JWT (typ at+jwt)' },
-            token_type: { const: 'Bearer' },
+            token_type: { type: 'string', enum: ['Bearer', 'DPoP'], description: 'DPoP when the request carried a valid DPoP proof' },
             expires_in: { type: 'integer', description: 'seconds' },
             refresh_token: { type: 'string', description: 'opaque, single use; absent when the client may not refresh' },
             scope: { type: 'string' },
@@ -255,6 +275,7 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
             jti: { type: 'string' },
             client_id: { type: 'string' },
             scope: { type: 'string' },
+            cnf: { type: 'object', properties: { jkt: { type: 'string', description: 'RFC 7638 thumbprint of the DPoP key' } } },
           },
         },
         Introspection: {
@@ -263,7 +284,7 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
           allOf: [ref('AccessTokenClaims')],
           properties: {
             active: { type: 'boolean' },
-            token_type: { type: 'string', enum: ['access_token', 'refresh_token'] },
+            token_type: { type: 'string', enum: ['access_token', 'refresh_token', 'DPoP'], description: 'DPoP for a DPoP-bound access token' },
           },
         },
         NewClient: {
@@ -281,6 +302,7 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
             jwks: { ...ref('ClientJwks'), description: 'private_key_jwt: the public keys by value (exactly one of jwks and jwks_uri)' },
             jwks_uri: { type: 'string', format: 'uri', maxLength: 2048, description: 'private_key_jwt: https (http only for loopback hosts, not in production)' },
             token_endpoint_auth_signing_alg: { ...SIGNING_ALG, description: 'private_key_jwt: pins the assertion alg' },
+            dpop_bound_access_tokens: { type: 'boolean', default: false, description: 'RFC 9449 §5.2: token requests without a DPoP proof are refused' },
           },
         },
         ClientJwks: {
@@ -330,6 +352,7 @@ export function buildOpenApi(config: Pick<Config, 'issuer' | 'collectorUrl'>) {
             jwks: ref('ClientJwks'),
             jwks_uri: { type: 'string' },
             token_endpoint_auth_signing_alg: SIGNING_ALG,
+            dpop_bound_access_tokens: { type: 'boolean' },
             created_at: { type: 'string', format: 'date-time' },
             secret_rotated_at: { type: 'string', format: 'date-time' },
             previous_secret_expires_at: { type: 'string', format: 'date-time', description: 'until when the replaced secret still works' },
