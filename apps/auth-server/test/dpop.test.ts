@@ -1,9 +1,12 @@
+import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { decodeJwt } from 'jose';
 import supertest from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import { dpopKey, proof, type DpopKey } from '../../../test/support/dpop.js';
+import { redisUrl } from '../../../test/support/redis.js';
 import { buildTestDeps, ISSUER, openStore, startHarness, STORE_KINDS, type Harness } from './harness.js';
 
 type Client = { client_id: string; client_secret: string };
@@ -248,5 +251,27 @@ describe('DPOP_NONCE=required', () => {
       .set('DPoP', await refreshProof(refused.headers['dpop-nonce'] as string))
       .send({ refresh_token: issued.body.refresh_token })
       .expect(200);
+  });
+});
+
+describe('cli clients create --dpop-bound', () => {
+  it('registers a client whose token requests need a DPoP proof', async () => {
+    const h = await startHarness('redis');
+    try {
+      const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+      const env = { PATH: process.env.PATH, REDIS_URL: redisUrl(), REDIS_PREFIX: h.testStore.prefix, KEY_ENCRYPTION_SECRET: 'test-key-encryption-secret-0123456789abcdef' };
+      const stdout = await new Promise<string>((resolve, reject) =>
+        execFile(process.execPath, [cli, 'clients', 'create', '--name', 'bound', '--scope', 'collect', '--audience', 'collector', '--dpop-bound', '--json'], { env, timeout: 15_000 }, (error, out) =>
+          error ? reject(error) : resolve(out),
+        ),
+      );
+      const created = JSON.parse(stdout) as Client & { dpop_bound_access_tokens: boolean };
+      expect(created.dpop_bound_access_tokens).toBe(true);
+      const res = await h.clientCredentials(created);
+      expect(res.status).toBe(400);
+      expect(res.body.error).toBe('invalid_dpop_proof');
+    } finally {
+      await h.close();
+    }
   });
 });
