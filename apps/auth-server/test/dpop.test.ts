@@ -5,6 +5,7 @@ import { decodeJwt } from 'jose';
 import supertest from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
 import { dpopKey, proof, type DpopKey } from '../../../test/support/dpop.js';
 import { redisUrl } from '../../../test/support/redis.js';
 import { buildTestDeps, ISSUER, openStore, startHarness, STORE_KINDS, type Harness } from './harness.js';
@@ -272,6 +273,21 @@ describe('cli clients create --dpop-bound', () => {
       expect(res.body.error).toBe('invalid_dpop_proof');
     } finally {
       await h.close();
+    }
+  });
+});
+
+describe('DPoP configuration', () => {
+  it('reads DPOP_PROOF_MAX_AGE and DPOP_NONCE, and refuses bad values with one line naming the variable', () => {
+    expect(loadConfig({})).toMatchObject({ dpopProofMaxAge: 60, dpopNonce: 'off' });
+    expect(loadConfig({ DPOP_PROOF_MAX_AGE: '2m', DPOP_NONCE: 'required' })).toMatchObject({ dpopProofMaxAge: 120, dpopNonce: 'required' });
+    for (const [name, value] of [
+      ['DPOP_PROOF_MAX_AGE', '0'],
+      ['DPOP_PROOF_MAX_AGE', '1h'],
+      ['DPOP_PROOF_MAX_AGE', 'soon'],
+      ['DPOP_NONCE', 'on'],
+    ] as const) {
+      expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^${name}: invalid value; expected [^\\n]+$`));
     }
   });
 });
