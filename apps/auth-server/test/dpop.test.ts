@@ -104,7 +104,7 @@ describe.each(STORE_KINDS)('DPoP at the auth server on the %s store', (kind) => 
     expect(two.body).toEqual({ error: 'invalid_dpop_proof', error_description: 'the request must carry exactly one DPoP header' });
   });
 
-  it('refuses a replayed proof jti, also at a second instance on the same store', async () => {
+  it('refuses a replayed proof jti, also at a second instance on the same store, and of 8 parallel uses exactly one passes', async () => {
     const p = await tokenProof(key);
     await withProof(p).expect(200);
     expect((await withProof(p).expect(400)).body.error_description).toMatch(/already used/);
@@ -118,6 +118,13 @@ describe.each(STORE_KINDS)('DPoP at the auth server on the %s store', (kind) => 
       const res = await app2.post('/token').auth(client.client_id, client.client_secret).set('DPoP', fresh).type('form').send({ grant_type: 'client_credentials' });
       expect(res.status).toBe(400);
       expect(res.body.error).toBe('invalid_dpop_proof');
+      const raced = await tokenProof(key);
+      const statuses = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          (i % 2 ? app2 : h.http).post('/token').auth(client.client_id, client.client_secret).set('DPoP', raced).type('form').send({ grant_type: 'client_credentials' }),
+        ),
+      );
+      expect(statuses.map((r) => r.status).sort()).toEqual([200, 400, 400, 400, 400, 400, 400, 400]);
     } finally {
       await second.store.close();
     }
