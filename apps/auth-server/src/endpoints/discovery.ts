@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import type { AppDeps } from '../deps.js';
-import { DPOP_SIGNING_ALGS } from '../dpop/proof.js';
+import { DPOP_SIGNING_ALGS } from '../dpop/binding.js';
 import { SUPPORTED_GRANT_TYPES } from './token.js';
 import { ASSERTION_ALGORITHMS } from '../clients/client-jwks.js';
 

@@ -1,7 +1,7 @@
 import type { RequestHandler } from 'express';
 import { withRequestLogger, type AppDeps } from '../deps.js';
 import { refreshTokenGrant } from '../grants/refresh-token.js';
-import { readDpopProof } from '../dpop/proof.js';
+import { readDpopProof } from '../http/dpop-proof.js';
 import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
 import { readParams } from '../http/params.js';
 

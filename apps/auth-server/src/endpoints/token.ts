@@ -3,7 +3,7 @@ import { invalidRequest, unsupportedGrantType } from '../errors.js';
 import { withRequestLogger, type AppDeps } from '../deps.js';
 import { clientCredentialsGrant } from '../grants/client-credentials.js';
 import { refreshTokenGrant } from '../grants/refresh-token.js';
-import { readDpopProof } from '../dpop/proof.js';
+import { readDpopProof } from '../http/dpop-proof.js';
 import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
 import { readParams } from '../http/params.js';
 

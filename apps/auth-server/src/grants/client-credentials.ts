@@ -1,6 +1,6 @@
-import { unauthorizedClient } from '../errors.js';
+import { invalidDpopProof, unauthorizedClient } from '../errors.js';
 import { refreshPolicy, type AppDeps } from '../deps.js';
-import { invalidDpopProof, type DpopBinding } from '../dpop/proof.js';
+import type { DpopBinding } from '../dpop/binding.js';
 import type { Params } from '../http/params.js';
 import type { ClientRecord } from '../store/store.js';
 import { mintRefreshToken, newFamilyId } from '../tokens/refresh-token.js';

@@ -1,6 +1,6 @@
-import { invalidClient, invalidGrant, invalidScope, unauthorizedClient } from '../errors.js';
+import { invalidClient, invalidDpopProof, invalidGrant, invalidScope, unauthorizedClient } from '../errors.js';
 import { refreshPolicy, type AppDeps } from '../deps.js';
-import { invalidDpopProof, type DpopBinding } from '../dpop/proof.js';
+import type { DpopBinding } from '../dpop/binding.js';
 import { requireParam, type Params } from '../http/params.js';
 import type { ClientRecord } from '../store/store.js';
 import { mintRefreshToken, parseRefreshToken } from '../tokens/refresh-token.js';

@@ -1,6 +1,6 @@
 import { signAccessToken } from './access-token.js';
 import type { AppDeps } from '../deps.js';
-import type { DpopBinding } from '../dpop/proof.js';
+import type { DpopBinding } from '../dpop/binding.js';
 import type { ClientRecord } from '../store/store.js';
 
 /** RFC 6749 §5.1 */

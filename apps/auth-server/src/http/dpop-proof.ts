@@ -1,19 +1,8 @@
-import { DEFAULT_DPOP_ALGORITHMS, DpopProofError, verifyDpopProof } from '@tessera/guard';
+import { DpopProofError, verifyDpopProof } from '@tessera/guard';
 import type { Request } from 'express';
 import type { AppDeps } from '../deps.js';
-import { OAuthError } from '../errors.js';
-
-/** The algorithms a DPoP proof may use (§10's allowlist); also `dpop_signing_alg_values_supported`. */
-export const DPOP_SIGNING_ALGS = [...DEFAULT_DPOP_ALGORITHMS];
-
-/** What a token request's valid DPoP proof binds the tokens to. */
-export interface DpopBinding {
-  /** RFC 7638 SHA-256 thumbprint of the proof key */
-  jkt: string;
-}
-
-export const invalidDpopProof = (description: string, headers: Record<string, string> = {}) =>
-  new OAuthError('invalid_dpop_proof', 400, description, headers);
+import { DPOP_SIGNING_ALGS, type DpopBinding } from '../dpop/binding.js';
+import { invalidDpopProof, OAuthError } from '../errors.js';
 
 function dpopHeaders(req: Request): string[] {
   const values: string[] = [];
