@@ -18,7 +18,7 @@
 //                        read with node bench/heap-top.mjs
 //   BENCH_AUTH_ENTRY     script to start the auth server with (default apps/auth-server/dist/main.js)
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
@@ -26,6 +26,7 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -269,21 +270,26 @@ const median = (values) => {
  * Warms every scenario up (discarded), then measures them interleaved: BENCH_ROUNDS rounds, each running
  * every scenario for DURATION / ROUNDS seconds, so a burst of other load on this machine hits all of them
  * alike instead of skewing one ratio. Per scenario: median req/s, p50 and p99 of the rounds, summed
- * non-2xx and errors, and the CPU time of its server processes (and private Redis) per request.
+ * non-2xx and errors, and the CPU time of its server processes (and private Redis) per request. A scenario's
+ * optional `before`/`after` run around each of its runs (the DPoP row fills its proof pool only while it runs).
  */
 async function measureAll(scenarios) {
   for (const sc of scenarios) {
     log(`${sc.id}: warm-up ${WARMUP}s`);
+    await sc.before?.();
     if (WARMUP > 0) await cannon({ ...sc.opts, duration: WARMUP });
+    sc.after?.();
   }
   const rounds = new Map(scenarios.map((sc) => [sc.id, []]));
   const roundSeconds = Math.max(1, Math.round(DURATION / ROUNDS));
   for (let i = 0; i < ROUNDS; i++) {
     for (const sc of scenarios) {
+      await sc.before?.();
       const cpuBefore = sc.pids.map(cpuSeconds);
       const genBefore = process.cpuUsage();
       const r = await cannon({ ...sc.opts, duration: roundSeconds });
       const gen = process.cpuUsage(genBefore);
+      sc.after?.();
       const cpu = sc.pids.map((pid, j) => cpuSeconds(pid) - cpuBefore[j]);
       rounds.get(sc.id).push({ ...summarize(sc.id, sc.label, r), cpu, gen: (gen.user + gen.system) / 1e6 });
     }
@@ -429,6 +435,64 @@ async function main() {
   }
 
   const get = (url) => ({ url, method: 'GET', headers: bearerHeaders });
+
+  // DPoP /collect: a DPoP-bound token and a fresh proof (jti, iat, ath) on every request. autocannon's
+  // setupRequest is synchronous while jose signs asynchronously, so proofs are made ahead into a pool that a
+  // background loop keeps topped up with proofs at most a few seconds old; a request finding the pool empty is
+  // counted as starved (and sends a replayed proof: a 401).
+  const collectUrl = `http://${HOST}:${collectorPort}/collect`;
+  const dpopKeys = await generateKeyPair('ES256');
+  const dpopJwk = await exportJWK(dpopKeys.publicKey);
+  const sign = (claims) =>
+    new SignJWT({ jti: randomBytes(16).toString('base64url'), iat: Math.floor(Date.now() / 1000), ...claims })
+      .setProtectedHeader({ typ: 'dpop+jwt', alg: 'ES256', jwk: dpopJwk })
+      .sign(dpopKeys.privateKey);
+  const boundRes = await fetch(`${issuer}/token`, {
+    method: 'POST',
+    headers: { authorization: clientAuth, 'content-type': 'application/x-www-form-urlencoded', dpop: await sign({ htm: 'POST', htu: `${issuer}/token` }) },
+    body: formBody({ grant_type: 'client_credentials', scope: SCOPE }),
+  });
+  const bound = await boundRes.json();
+  if (bound.token_type !== 'DPoP') throw new Error(`DPoP token request: ${boundRes.status} ${JSON.stringify(bound)}`);
+  const ath = createHash('sha256').update(bound.access_token).digest('base64url');
+  const proofs = [];
+  let lastProof = '';
+  let proofStarved = 0;
+  let filling = false;
+  const fillProofs = async () => {
+    if (filling) return;
+    filling = true;
+    try {
+      const cutoff = Math.floor(Date.now() / 1000) - 20;
+      while (proofs.length && proofs[0].iat < cutoff) proofs.shift();
+      while (proofs.length < CONNECTIONS * 200) proofs.push({ iat: Math.floor(Date.now() / 1000), proof: await sign({ htm: 'GET', htu: collectUrl, ath }) });
+    } finally {
+      filling = false;
+    }
+  };
+  let proofRefill;
+  const startProofs = async () => {
+    await fillProofs();
+    proofRefill = setInterval(() => void fillProofs(), 20);
+  };
+  const stopProofs = () => clearInterval(proofRefill);
+  await fillProofs();
+  const dpopCheck = await fetch(collectUrl, { headers: { authorization: `DPoP ${bound.access_token}`, dpop: proofs.shift().proof } });
+  if (dpopCheck.status !== 200) throw new Error(`collector answered ${dpopCheck.status} to a DPoP request`);
+  const dpopCollect = {
+    url: collectUrl,
+    method: 'GET',
+    requests: [
+      {
+        setupRequest: (req) => {
+          const next = proofs.shift();
+          if (next === undefined) proofStarved++;
+          else lastProof = next.proof;
+          return { ...req, headers: { authorization: `DPoP ${bound.access_token}`, dpop: lastProof } };
+        },
+      },
+    ],
+  };
   const form = { 'content-type': 'application/x-www-form-urlencoded' };
   const tesseraPids = [auth.child.pid, ...(redisInfo.pid ? [redisInfo.pid] : [])];
 
@@ -472,6 +536,7 @@ async function main() {
   const scenarios = [
     { id: 'bare', key: 'bare', label: 'bare express 5 GET /collect (ceiling)', opts: get(`http://${HOST}:${barePort}/collect`), pids: [bare.child.pid] },
     { id: 'collector', key: 'collector', label: 'Tessera collector GET /collect (guard)', opts: get(`http://${HOST}:${collectorPort}/collect`), pids: [collector.child.pid] },
+    { id: 'collector-dpop', key: 'collectorDpop', label: 'Tessera collector GET /collect (DPoP, fresh proof)', opts: dpopCollect, pids: [collector.child.pid], before: startProofs, after: stopProofs },
     { id: 'jwt-bearer', key: 'jwtBearer', label: 'express-oauth2-jwt-bearer GET /collect (strict)', opts: get(`http://${HOST}:${bearerPort}/collect`), pids: [bearer.child.pid] },
     {
       id: 'oidc-cc',
@@ -493,6 +558,8 @@ async function main() {
   const stopRss = sampleRss(auth.child.pid);
   const results = await measureAll(scenarios);
   const rssMax = stopRss();
+  stopProofs();
+  if (results.collectorDpop) results.collectorDpop.starved = proofStarved;
   if (results.tesseraRefresh) results.tesseraRefresh.starved = starved;
 
   // Redis memory per live family: used_memory before/after N new families (all of one client, as in
@@ -598,7 +665,7 @@ function report({ startedAt, results, familyMemory, rssMax, authHwm, redisInfo }
     { name: 'auth-server RSS under load (peak)', value: rssMax ? Math.max(rssMax, 0) : undefined, want: '<= 150 MB', pass: (v) => v <= 150 * MB, fmt: (v) => `${(v / MB).toFixed(0)} MB` },
   ].map((t) => ({ ...t, result: t.value === undefined || Number.isNaN(t.value) ? 'SKIP' : t.pass(t.value) ? 'PASS' : 'FAIL' }));
 
-  const rows = [r.tesseraCc, r.oidcCc, r.tesseraRefresh, r.collector, r.jwtBearer, r.bare].filter(Boolean);
+  const rows = [r.tesseraCc, r.oidcCc, r.tesseraRefresh, r.collector, r.collectorDpop, r.jwtBearer, r.bare].filter(Boolean);
   const pad = (s, n) => String(s).padEnd(n);
   const lpad = (s, n) => String(s).padStart(n);
   const lines = [];

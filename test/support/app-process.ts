@@ -26,9 +26,9 @@ export class AppProcess {
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   }
 
-  /** Starts `node apps/<app>/dist/main.js` with `env` (PORT chosen here) and waits until /healthz answers (10 s at most). */
+  /** Starts `node apps/<app>/dist/main.js` with `env` (PORT chosen here unless `env.PORT` names one) and waits until /healthz answers (10 s at most). */
   static async start(app: 'auth-server' | 'collector', env: Record<string, string>): Promise<AppProcess> {
-    const port = await freePort();
+    const port = env.PORT ? Number(env.PORT) : await freePort();
     const child = spawn(process.execPath, [`apps/${app}/dist/main.js`], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...env },

@@ -4,6 +4,7 @@ import { ClientRegistry } from './clients/client-registry.js';
 import { generateClientSecret } from './clients/client-secret.js';
 import type { Config } from './config.js';
 import { refreshPolicyOf, type AppDeps } from './deps.js';
+import { DpopNonces } from './dpop/nonces.js';
 import { KeyEncryption } from './keys/key-encryption.js';
 import { SigningKeys } from './keys/signing-keys.js';
 import type { Logger } from '@tessera/service-kit';
@@ -23,7 +24,8 @@ export interface BuildOptions {
 export async function buildDeps(config: Config, options: BuildOptions): Promise<AppDeps> {
   const clock = options.clock ?? Date.now;
   const store = options.store ?? (await createStore(config, clock, options.logger));
-  const encryption = new KeyEncryption(config.keyEncryptionSecret ?? randomBytes(32).toString('base64url'), config.keyEncryptionSecretPrevious);
+  const secret = config.keyEncryptionSecret ?? randomBytes(32).toString('base64url');
+  const encryption = new KeyEncryption(secret, config.keyEncryptionSecretPrevious);
   const keys = new SigningKeys({
     store,
     encryption,
@@ -49,6 +51,7 @@ export async function buildDeps(config: Config, options: BuildOptions): Promise<
     metrics: createMetrics(),
     clock,
     refreshPolicy: refreshPolicyOf(config),
+    dpopNonces: new DpopNonces(secret, config.keyEncryptionSecretPrevious, clock),
   };
 }
 

@@ -43,6 +43,10 @@ export interface Config {
   production: boolean;
   /** ms */
   redisCommandTimeout: number;
+  /** seconds a DPoP proof's iat may lie in the past */
+  dpopProofMaxAge: number;
+  /** `required`: token requests with a DPoP proof need a current server nonce */
+  dpopNonce: 'off' | 'required';
 }
 
 const port = configVar.port();
@@ -93,6 +97,8 @@ const schema = {
   RATE_LIMIT: count.default(300),
   AUTH_FAILURE_LIMIT: count.default(10),
   TRUST_PROXY: configVar.trustProxy().default(false),
+  DPOP_PROOF_MAX_AGE: configVar.duration({ min: 1, max: 600 }).default(60),
+  DPOP_NONCE: z.enum(['off', 'required'], { message: 'off or required' }).default('off'),
   LOG_LEVEL: configVar.logLevel().default('info'),
 };
 
@@ -145,5 +151,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: e.TRUST_PROXY,
     logLevel: e.LOG_LEVEL,
     production,
+    dpopProofMaxAge: e.DPOP_PROOF_MAX_AGE,
+    dpopNonce: e.DPOP_NONCE,
   };
 }

@@ -1,6 +1,7 @@
 import type { ClientKeysets } from './clients/client-keysets.js';
 import type { ClientRegistry } from './clients/client-registry.js';
 import type { Config } from './config.js';
+import type { DpopNonces } from './dpop/nonces.js';
 import type { SigningKeys } from './keys/signing-keys.js';
 import type { Logger } from '@tessera/service-kit';
 import type { Metrics } from './metrics.js';
@@ -19,6 +20,8 @@ export interface AppDeps {
   clock: Clock;
   /** the refresh-token lifetimes, from REFRESH_TOKEN_TTL, REFRESH_FAMILY_MAX_AGE and REFRESH_REUSE_GRACE */
   refreshPolicy: RefreshPolicy;
+  /** stateless DPoP server nonces (DPOP_NONCE=required) */
+  dpopNonces: DpopNonces;
 }
 
 /** The deps with the request's logger (its lines carry the request id), for work done on behalf of one request. */

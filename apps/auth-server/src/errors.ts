@@ -8,6 +8,8 @@ export type OAuthErrorCode =
   | 'unsupported_token_type'
   | 'invalid_scope'
   | 'invalid_target'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
   | 'invalid_token'
   | 'insufficient_scope'
   | 'not_found'
@@ -38,6 +40,9 @@ export const invalidScope = (description: string) => new OAuthError('invalid_sco
 export const invalidTarget = (description: string) => new OAuthError('invalid_target', 400, description);
 export const unauthorizedClient = (description: string) => new OAuthError('unauthorized_client', 400, description);
 export const unsupportedGrantType = (description: string) => new OAuthError('unsupported_grant_type', 400, description);
+/** RFC 9449 §5: the DPoP proof of a token request is missing, malformed or fails a check. */
+export const invalidDpopProof = (description: string, headers: Record<string, string> = {}) =>
+  new OAuthError('invalid_dpop_proof', 400, description, headers);
 export const notFound = (description: string) => new OAuthError('not_found', 404, description);
 export const conflict = (description: string) => new OAuthError('conflict', 409, description);
 

@@ -117,6 +117,24 @@ const JSON_VALUES: unknown[] = [
   { keys: 'none' },
   { keys: Array.from({ length: 11 }, (_, i) => ({ kty: 'OKP', kid: `k${i}`, crv: 'Ed25519', x: 'AA' })) },
 ];
+const jws = (header: unknown, payload: unknown, signature = 'AA') =>
+  `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${signature}`;
+/** DPoP header values: garbage, broken JWS, hostile jwk members, huge (RFC 9449 §4.3 must refuse each with a 4xx). */
+const DPOP_VALUES = [
+  '',
+  'x',
+  '...',
+  'a.b.c',
+  'e'.repeat(9000),
+  jws({ typ: 'dpop+jwt', alg: 'ES256', jwk: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' } }, { htm: 'POST', htu: 'http://auth.test/token', iat: 1, jti: 'j' }),
+  jws({ typ: 'dpop+jwt', alg: 'RS256', jwk: { kty: 'RSA', n: 'AQAB'.repeat(400), e: 'AQAB' } }, {}),
+  jws({ typ: 'dpop+jwt', alg: 'EdDSA', jwk: { kty: 'OKP', crv: 'X25519', x: 'AA' } }, { iat: 'now' }),
+  jws({ typ: 'dpop+jwt', alg: 'ES256', jwk: { __proto__: { d: 1 }, kty: 'EC' } }, { jti: ['x'] }),
+  jws({ typ: 'dpop+jwt', alg: 'none', jwk: {} }, {}, ''),
+  jws({ typ: 'dpop+jwt', alg: 'HS256', jwk: { kty: 'oct', k: 'AA' } }, {}),
+  jws('not an object', 'nope'),
+  'eyJ9.eyJ9.\u0000',
+];
 
 function base64(text: string) {
   return Buffer.from(text, 'utf8').toString('base64');
@@ -135,6 +153,11 @@ function generate(random: () => number, paths: string[], adminToken: string, acc
   else if (auth < 0.25) headers.push(['Authorization', `Basic ${pick(random, ['', '!!!', base64('nocolon'), base64('%zz:%zz'), base64(':x'), 'a'.repeat(10000)])}`]);
   else if (auth < 0.4) headers.push(['Authorization', `Bearer ${random() < 0.5 ? adminToken : accessToken}`]);
   else if (auth < 0.5) headers.push(['Authorization', pick(random, ['Bearer', 'Bearer a b', 'Bearer ' + 'a'.repeat(9000), 'Digest x', 'bearer\tx', 'Basic'])]);
+  else if (auth < 0.6) headers.push(['Authorization', pick(random, [`DPoP ${accessToken}`, 'DPoP', 'DPoP a b', `dpop ${'x'.repeat(9000)}`])]);
+  if (random() < 0.3) {
+    headers.push(['DPoP', pick(random, DPOP_VALUES)]);
+    if (random() < 0.2) headers.push(['DPoP', pick(random, DPOP_VALUES)]);
+  }
   if (random() < 0.1) headers.push(['X-Request-Id', pick(random, JUNK_SEGMENTS)]);
   if (random() < 0.05) headers.push(['X-Forwarded-For', pick(random, ['1.2.3.4', 'junk', '::1, 1.1.1.1'])]);
   if (random() < 0.04) headers.push(['Content-Encoding', pick(random, ['gzip', 'deflate', 'br', 'identity', 'bogus'])]);

@@ -8,7 +8,7 @@ import { registerMetrics } from './metrics.js';
 
 /** What {@link createApp} needs; tests build these themselves. */
 export interface AppDeps {
-  config: Pick<CollectorConfig, 'requiredScope' | 'trustProxy'> & Partial<Pick<CollectorConfig, 'corsOrigins'>>;
+  config: Pick<CollectorConfig, 'requiredScope' | 'trustProxy'> & Partial<Pick<CollectorConfig, 'corsOrigins' | 'dpop'>>;
   verifier: Verifier;
   logger: Logger;
   registry: Registry;
@@ -37,7 +37,7 @@ export function cors(origins: readonly string[]): RequestHandler {
       res.vary('Access-Control-Request-Method').vary('Access-Control-Request-Headers');
       res.set({
         'Access-Control-Allow-Methods': 'GET',
-        'Access-Control-Allow-Headers': 'Authorization',
+        'Access-Control-Allow-Headers': 'Authorization, DPoP',
         'Access-Control-Max-Age': '600',
       });
       res.status(204).end();
@@ -75,7 +75,7 @@ export function createApp({ config, verifier, logger, registry }: AppDeps): Expr
   });
 
   app.all('/collect', cors(config.corsOrigins ?? []));
-  app.get('/collect', requireAccessToken({ verifier, scopes: config.requiredScope, realm: REALM }), (req, res) => {
+  app.get('/collect', requireAccessToken({ verifier, scopes: config.requiredScope, realm: REALM, dpop: config.dpop ?? 'allowed' }), (req, res) => {
     res.set('Cache-Control', 'no-store').json({ message: 'collected', claims: req.auth?.claims });
   });
 

@@ -18,6 +18,8 @@ export interface CollectorConfig {
   trustProxy: boolean | number | string;
   /** Origins answered with CORS headers on /collect; empty: no CORS at all. */
   corsOrigins: string[];
+  /** `allowed`: Bearer and DPoP-bound tokens; `required`: only DPoP-bound tokens with a proof (SPEC §11). */
+  dpop: 'allowed' | 'required';
 }
 
 /** Exact origins, comma-separated: `https://app.example.com,http://localhost:4000` (scheme, host, port; no path). */
@@ -59,6 +61,7 @@ const schema = {
     )
     .transform((value) => value.split(',').map((origin) => origin.trim()))
     .default([]),
+  DPOP: z.enum(['allowed', 'required'], { message: 'allowed (Bearer and DPoP tokens) or required (only DPoP-bound tokens with a proof)' }).default('allowed'),
 };
 
 /**
@@ -78,5 +81,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     trustProxy: e.TRUST_PROXY,
     corsOrigins: e.CORS_ORIGINS,
+    dpop: e.DPOP,
   };
 }

@@ -60,7 +60,7 @@ describe('collector API', () => {
 
   it('answers 401 with a bare Bearer challenge when no token is sent', async () => {
     const res = await request(app).get('/collect').expect(401);
-    expect(res.headers['www-authenticate']).toBe('Bearer realm="collector"');
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="collector", DPoP algs="ES256 ES384 EdDSA RS256 PS256"');
     expect(res.headers['www-authenticate']).not.toContain('error');
   });
 
@@ -86,7 +86,7 @@ describe('collector API', () => {
     const token = await make(issuer, attacker);
     const res = await request(app).get('/collect').set(bearer(token)).expect(401);
     expect(res.body).toEqual({ error: 'invalid_token', error_description: expect.stringMatching(description) });
-    expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="collector", error="invalid_token", error_description="[^"]+"$/);
+    expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="collector", error="invalid_token", error_description="[^"]+", DPoP algs="[^"]+"$/);
     expect(res.text).not.toContain(token);
   });
 

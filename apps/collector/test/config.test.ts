@@ -14,6 +14,7 @@ describe('loadConfig', () => {
       logLevel: 'info',
       trustProxy: false,
       corsOrigins: [],
+      dpop: 'allowed',
     });
   });
 
@@ -30,6 +31,7 @@ describe('loadConfig', () => {
         LOG_LEVEL: 'debug',
         TRUST_PROXY: 'loopback, 10.0.0.0/8',
         CORS_ORIGINS: 'http://localhost:4000, https://docs.example.com',
+        DPOP: 'required',
       }),
     ).toEqual({
       port: 8080,
@@ -42,6 +44,7 @@ describe('loadConfig', () => {
       logLevel: 'debug',
       trustProxy: 'loopback, 10.0.0.0/8',
       corsOrigins: ['http://localhost:4000', 'https://docs.example.com'],
+      dpop: 'required',
     });
   });
 
@@ -82,6 +85,8 @@ describe('loadConfig', () => {
     ['CORS_ORIGINS', 'http://localhost:4000/docs'],
     ['CORS_ORIGINS', 'http://localhost:4000,,https://a.example'],
     ['CORS_ORIGINS', 'ftp://files.example'],
+    ['DPOP', 'sometimes'],
+    ['DPOP', 'disabled'],
   ])('refuses %s=%s with one line naming the variable', (name, value) => {
     let error: unknown;
     try {

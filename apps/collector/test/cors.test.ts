@@ -58,7 +58,7 @@ describe('collector CORS (CORS_ORIGINS)', () => {
       const res = await preflight(app, DOCS).expect(204);
       expect(res.headers['access-control-allow-origin']).toBe(DOCS);
       expect(res.headers['access-control-allow-methods']).toBe('GET');
-      expect(res.headers['access-control-allow-headers']?.toLowerCase()).toBe('authorization');
+      expect(res.headers['access-control-allow-headers']?.toLowerCase()).toBe('authorization, dpop');
       expect(res.headers['access-control-max-age']).toBe('600');
       expect(res.headers['access-control-allow-credentials']).toBeUndefined();
       expect(res.headers.vary).toMatch(/Origin/);
@@ -74,7 +74,7 @@ describe('collector CORS (CORS_ORIGINS)', () => {
 
       const other = await request(app).get('/collect').set('Origin', 'https://docs.example.com').expect(401);
       expect(other.headers['access-control-allow-origin']).toBe('https://docs.example.com');
-      expect(other.headers['www-authenticate']).toBe('Bearer realm="collector"');
+      expect(other.headers['www-authenticate']).toBe('Bearer realm="collector", DPoP algs="ES256 ES384 EdDSA RS256 PS256"');
     });
 
     it('gives a disallowed origin no CORS header, on the request and on the preflight', async () => {

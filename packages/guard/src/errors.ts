@@ -10,6 +10,7 @@ export type GuardErrorCode =
   | 'unauthorized'
   | 'invalid_request'
   | 'invalid_token'
+  | 'invalid_dpop_proof'
   | 'insufficient_scope'
   | 'temporarily_unavailable';
 
@@ -18,6 +19,19 @@ const QUOTABLE = /[^\x20\x21\x23-\x5b\x5d-\x7e]/g;
 
 function quote(value: string): string {
   return `"${value.replace(QUOTABLE, '')}"`;
+}
+
+/** Which schemes a resource accepts (see `dpop` of the guard's options). */
+export type DpopMode = 'allowed' | 'required' | 'disabled';
+
+/** How to shape the challenges of a resource that may accept DPoP (RFC 9449 §7.1). */
+export interface ChallengeContext {
+  /** `disabled`: a `Bearer` challenge only; `allowed`: `Bearer` and `DPoP` in one header; `required`: `DPoP` only. */
+  dpop: DpopMode;
+  /** The proof algorithms, for the `algs` parameter of the `DPoP` challenge. */
+  algorithms: readonly string[];
+  /** The scheme the request used; the error parameters go on that challenge (on `Bearer` when unknown). */
+  scheme?: 'Bearer' | 'DPoP' | undefined;
 }
 
 /** Base class of every error the guard raises. */
@@ -43,13 +57,29 @@ export abstract class GuardError extends Error {
    * @param realm - the protection space, e.g. `"collector"`.
    */
   wwwAuthenticate(realm: string): string | undefined {
-    return `Bearer realm=${quote(realm)}, error=${quote(this.code)}, error_description=${quote(this.description)}`;
+    return `Bearer realm=${quote(realm)}${this.challengeParams()}`;
   }
 
-  /** All response headers the error implies (`WWW-Authenticate`, `Retry-After`). */
-  headers(realm: string): Record<string, string> {
-    const challenge = this.wwwAuthenticate(realm);
-    return challenge === undefined ? {} : { 'WWW-Authenticate': challenge };
+  /** The auth-params after the scheme's own ones: `, error="…", error_description="…"` (empty for none). */
+  protected challengeParams(): string {
+    return `, error=${quote(this.code)}, error_description=${quote(this.description)}`;
+  }
+
+  /**
+   * All response headers the error implies (`WWW-Authenticate`, `Retry-After`). With a `context` whose
+   * `dpop` is not `disabled`, the challenges follow RFC 9449 §7.1: with both schemes allowed, ONE header
+   * `Bearer realm="…", DPoP algs="…"` (proxies pass on only the first header) with the error parameters on
+   * the scheme the request used; with `required`, the `DPoP` challenge alone.
+   */
+  headers(realm: string, context?: ChallengeContext): Record<string, string> {
+    const bearerOnly = this.wwwAuthenticate(realm);
+    if (bearerOnly === undefined) return {};
+    if (context === undefined || context.dpop === 'disabled') return { 'WWW-Authenticate': bearerOnly };
+    const params = this.challengeParams();
+    const dpop = `DPoP algs=${quote(context.algorithms.join(' '))}`;
+    if (context.dpop === 'required') return { 'WWW-Authenticate': `${dpop}${params}` };
+    const onDpop = context.scheme === 'DPoP';
+    return { 'WWW-Authenticate': `Bearer realm=${quote(realm)}${onDpop ? '' : params}, ${dpop}${onDpop ? params : ''}` };
   }
 
   /** The JSON response body `{ error, error_description }`. */
@@ -70,8 +100,8 @@ export class MissingTokenError extends GuardError {
     super(description);
   }
 
-  override wwwAuthenticate(realm: string): string {
-    return `Bearer realm=${quote(realm)}`;
+  protected override challengeParams(): string {
+    return '';
   }
 }
 
@@ -87,6 +117,15 @@ export class InvalidTokenError extends GuardError {
   readonly status = 401;
 }
 
+/**
+ * The DPoP proof is missing, malformed or fails a rule of RFC 9449 §4.3 (htm, htu, iat, jti replay, ath,
+ * key ≠ `cnf.jkt`): 401 `invalid_dpop_proof` on the `DPoP` challenge.
+ */
+export class InvalidDpopProofError extends GuardError {
+  readonly code = 'invalid_dpop_proof';
+  readonly status = 401;
+}
+
 /** The token is valid but lacks a required scope: 403 with `scope="…"`. */
 export class InsufficientScopeError extends GuardError {
   readonly code = 'insufficient_scope';
@@ -99,8 +138,8 @@ export class InsufficientScopeError extends GuardError {
     this.scopes = scopes;
   }
 
-  override wwwAuthenticate(realm: string): string {
-    return `${super.wwwAuthenticate(realm)}, scope=${quote(this.scopes.join(' '))}`;
+  protected override challengeParams(): string {
+    return `${super.challengeParams()}, scope=${quote(this.scopes.join(' '))}`;
   }
 }
 

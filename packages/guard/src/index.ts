@@ -22,9 +22,37 @@ export {
   MissingTokenError,
   InvalidRequestError,
   InvalidTokenError,
+  InvalidDpopProofError,
   InsufficientScopeError,
   KeysetUnavailableError,
   KeysetFetchError,
   type GuardErrorCode,
+  type ChallengeContext,
+  type DpopMode,
 } from './errors.js';
-export { requireAccessToken, extractBearerToken, type AuthResult, type RequireAccessTokenOptions } from './express.js';
+export {
+  verifyDpopProof,
+  normalizeHtu,
+  accessTokenHash,
+  DpopProofError,
+  MemoryDpopReplayStore,
+  redisDpopReplayStore,
+  DEFAULT_DPOP_ALGORITHMS,
+  DEFAULT_DPOP_PROOF_MAX_AGE,
+  DEFAULT_DPOP_REPLAY_CACHE_SIZE,
+  DPOP_PROOF_FUTURE_SKEW,
+  DPOP_PROOF_MAX_LENGTH,
+  type DpopProof,
+  type DpopReplayStore,
+  type RedisSetNx,
+  type VerifyDpopProofInput,
+} from './dpop.js';
+export {
+  createRequestAuthenticator,
+  type AuthResult,
+  type AuthenticateOptions,
+  type CredentialRequest,
+  type RequestAuthenticator,
+  type RequestAuthenticatorOptions,
+} from './authenticate.js';
+export { requireAccessToken, extractBearerToken, requestUrl, type RequireAccessTokenOptions } from './express.js';

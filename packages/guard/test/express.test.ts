@@ -39,7 +39,7 @@ describe('requireAccessToken', () => {
 
   it('answers 401 with a bare challenge when there is no token', async () => {
     const res = await request(app).get('/collect').expect(401);
-    expect(res.headers['www-authenticate']).toBe('Bearer realm="collector"');
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="collector", DPoP algs="ES256 ES384 EdDSA RS256 PS256"');
     expect(res.body).toEqual({ error: 'unauthorized', error_description: expect.any(String) });
   });
 
@@ -47,7 +47,7 @@ describe('requireAccessToken', () => {
     const token = await issuer.sign({ exp: Math.floor(Date.now() / 1000) - 60 });
     const res = await request(app).get('/collect').set('Authorization', `Bearer ${token}`).expect(401);
     expect(res.headers['www-authenticate']).toBe(
-      'Bearer realm="collector", error="invalid_token", error_description="the access token has expired"',
+      'Bearer realm="collector", error="invalid_token", error_description="the access token has expired", DPoP algs="ES256 ES384 EdDSA RS256 PS256"',
     );
     expect(res.body).toEqual({ error: 'invalid_token', error_description: 'the access token has expired' });
     expect(res.text).not.toContain(token);
@@ -56,7 +56,7 @@ describe('requireAccessToken', () => {
   it('answers 403 insufficient_scope with the required scope', async () => {
     const token = await issuer.sign({ scope: 'read' });
     const res = await request(app).get('/collect').set('Authorization', `Bearer ${token}`).expect(403);
-    expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="collector", error="insufficient_scope", error_description="[^"]+", scope="collect"$/);
+    expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="collector", error="insufficient_scope", error_description="[^"]+", scope="collect", DPoP algs="[^"]+"$/);
     expect(res.body.error).toBe('insufficient_scope');
   });
 
@@ -116,7 +116,7 @@ describe('requireAccessToken', () => {
     const own = appWith({ issuer: issuer.url, audience: 'billing' });
     await request(own).get('/collect').set('Authorization', `Bearer ${await issuer.sign({}, { audience: 'billing' })}`).expect(200);
     const res = await request(own).get('/collect').expect(401);
-    expect(res.headers['www-authenticate']).toBe('Bearer realm="billing"');
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="billing", DPoP algs="ES256 ES384 EdDSA RS256 PS256"');
   });
 
   it('checks its own options at construction', () => {

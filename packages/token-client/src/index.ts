@@ -14,3 +14,4 @@ export {
   type ClientAssertionOptions,
   type TokenClientOptions,
 } from './options.js';
+export type { DpopKeyOption } from './dpop.js';

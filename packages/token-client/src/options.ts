@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { CryptoKey, JWK } from 'jose';
+import { checkDpopOption, type DpopKeyOption } from './dpop.js';
 
 /** How the client authenticates to the token endpoint with its secret (RFC 6749 §2.3.1). */
 export type AuthMethod = 'client_secret_basic' | 'client_secret_post';
@@ -47,6 +48,14 @@ export interface TokenClientOptions {
   fetch?: typeof fetch | undefined;
   /** The current time in milliseconds since the epoch. Default `Date.now`. */
   clock?: (() => number) | undefined;
+  /**
+   * RFC 9449 DPoP: `true` makes a fresh ES256 key for this client instance, `{ privateKey }` uses yours. Token
+   * requests then carry a proof (the server binds the access token to the key), `fetch` sends
+   * `Authorization: DPoP <token>` with a proof per request (with `ath`), and a `use_dpop_nonce` answer from the
+   * token endpoint or a resource server is retried once with the server's `DPoP-Nonce`. The key lives as long
+   * as the client instance; refreshes reuse it (a public client's refresh tokens are bound to it). Default off.
+   */
+  dpop?: boolean | DpopKeyOption | undefined;
 }
 
 export interface ResolvedOptions {
@@ -62,6 +71,7 @@ export interface ResolvedOptions {
   timeout: number;
   fetch: typeof fetch;
   clock: () => number;
+  dpop: true | DpopKeyOption | undefined;
 }
 
 /** Default `refreshSkew`, in seconds. */
@@ -181,5 +191,6 @@ export function resolveOptions(options: TokenClientOptions): ResolvedOptions {
     timeout: timeout ?? DEFAULT_TIMEOUT,
     fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
     clock: options.clock ?? Date.now,
+    dpop: checkDpopOption(options.dpop),
   };
 }

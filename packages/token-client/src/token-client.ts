@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { asksForNonce, createDpopSigner, type DpopSigner } from './dpop.js';
 import { TokenClientError } from './errors.js';
 import { isHttpUrl, resolveOptions, type ResolvedOptions, type TokenClientOptions } from './options.js';
 
@@ -19,9 +20,11 @@ export interface TokenClient {
   /** Drops the cached access token (not the refresh token): the next `getAccessToken()` gets a new one. */
   invalidate(): void;
   /**
-   * `fetch` with `Authorization: Bearer <access token>` (replacing any Authorization header).
-   * On a 401 it invalidates that token and retries once with a fresh one; the second response is
-   * returned whatever it is. A streamed request body is buffered for the retry.
+   * `fetch` with `Authorization: Bearer <access token>` (replacing any Authorization header), or with `dpop`
+   * and a DPoP-bound token `Authorization: DPoP <access token>` plus a fresh `DPoP` proof for this method and URL.
+   * A 401 asking for a DPoP nonce is retried once with it. On another 401 it invalidates that token and
+   * retries once with a fresh one; the last response is returned whatever it is. A streamed request body
+   * is buffered for the retries.
    * @throws {@link TokenClientError} when no token can be obtained; whatever `fetch` throws.
    */
   fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
@@ -29,6 +32,8 @@ export interface TokenClient {
 
 interface Issued {
   accessToken: string;
+  /** the token_type: DPoP when the token is bound to the client's DPoP key */
+  scheme: 'Bearer' | 'DPoP';
   /** seconds; undefined when the server did not say */
   expiresIn: number | undefined;
   refreshToken: string | undefined;
@@ -71,9 +76,17 @@ async function readJson(res: Response): Promise<unknown> {
 export function createTokenClient(options: TokenClientOptions): TokenClient {
   const o: ResolvedOptions = resolveOptions(options);
   let tokenEndpoint: Promise<string> | undefined;
-  let cached: { token: string; renewAt: number } | undefined;
+  let cached: { token: string; scheme: 'Bearer' | 'DPoP'; renewAt: number } | undefined;
   let refreshToken: string | undefined;
   let pending: Promise<string> | undefined;
+  let signer: Promise<DpopSigner> | undefined;
+  /** the latest DPoP-Nonce each origin sent */
+  const nonces = new Map<string, string>();
+  const dpopSigner = (): Promise<DpopSigner> | undefined => (o.dpop === undefined ? undefined : (signer ??= createDpopSigner(o.dpop, o.clock)));
+  const rememberNonce = (url: string, res: Response) => {
+    const nonce = res.headers.get('dpop-nonce');
+    if (nonce && nonce.length <= 1024) nonces.set(new URL(url).origin, nonce);
+  };
 
   const redact = (text: string) => {
     let out = text;
@@ -140,7 +153,19 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       body.set('client_id', o.clientId);
       body.set('client_secret', o.clientSecret!);
     }
-    const res = await send(url, { method: 'POST', headers, body }, 'token');
+    const dpop = dpopSigner();
+    let res: Response | undefined;
+    for (let attempt = 0; ; attempt++) {
+      if (dpop) headers.dpop = await (await dpop).proof('POST', url, { nonce: nonces.get(new URL(url).origin) });
+      if (o.clientAssertion && attempt > 0) body.set('client_assertion', await signAssertion());
+      res = await send(url, { method: 'POST', headers, body }, 'token');
+      if (!dpop) break;
+      rememberNonce(url, res);
+      if (attempt > 0 || res.status !== 400 || !res.headers.get('dpop-nonce')) break;
+      const error = await readJson(res.clone());
+      if (!isObject(error) || error.error !== 'use_dpop_nonce') break;
+    }
+    res = res!;
     const json = await readJson(res);
     if (res.status !== 200) {
       if (isObject(json) && typeof json.error === 'string' && ERROR_CODE.test(json.error)) {
@@ -153,12 +178,13 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     if (!isObject(json)) throw invalid('is not a JSON object');
     const { access_token, token_type, expires_in, refresh_token } = json;
     if (typeof access_token !== 'string' || !B64TOKEN.test(access_token)) throw invalid('has no usable access_token');
-    if (typeof token_type !== 'string' || token_type.toLowerCase() !== 'bearer') throw invalid('token_type is not Bearer');
+    const scheme = typeof token_type === 'string' ? token_type.toLowerCase() : undefined;
+    if (scheme !== 'bearer' && !(scheme === 'dpop' && dpop)) throw invalid(dpop ? 'token_type is neither Bearer nor DPoP' : 'token_type is not Bearer');
     if (expires_in !== undefined && !(typeof expires_in === 'number' && Number.isFinite(expires_in) && expires_in > 0)) {
       throw invalid('expires_in is not a positive number');
     }
     if (refresh_token !== undefined && (typeof refresh_token !== 'string' || refresh_token.length === 0)) throw invalid('refresh_token is not a string');
-    return { accessToken: access_token, expiresIn: expires_in, refreshToken: refresh_token };
+    return { accessToken: access_token, scheme: scheme === 'dpop' ? 'DPoP' : 'Bearer', expiresIn: expires_in, refreshToken: refresh_token };
   }
 
   /** Whether the refresh token may still be good after this failure: only a definite 4xx answer other than invalid_grant. */
@@ -188,7 +214,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     }
     const { expiresIn } = issued;
     const renewAt = expiresIn === undefined ? Infinity : startedAt + (expiresIn - Math.min(o.refreshSkew, expiresIn / 2)) * 1000;
-    cached = { token: issued.accessToken, renewAt };
+    cached = { token: issued.accessToken, scheme: issued.scheme, renewAt };
     return issued.accessToken;
   }
 
@@ -204,14 +230,33 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     const request = new Request(input, init);
     const attempt = async (req: Request) => {
       const token = await getAccessToken();
-      req.headers.set('authorization', `Bearer ${token}`);
-      return { token, response: await o.fetch(req) };
+      const scheme = cached?.token === token ? cached.scheme : 'Bearer';
+      req.headers.set('authorization', `${scheme} ${token}`);
+      if (scheme === 'DPoP') {
+        const dpop = await dpopSigner()!;
+        req.headers.set('dpop', await dpop.proof(req.method, req.url, { accessToken: token, nonce: nonces.get(new URL(req.url).origin) }));
+      } else {
+        req.headers.delete('dpop');
+      }
+      const response = await o.fetch(req);
+      if (scheme === 'DPoP') rememberNonce(req.url, response);
+      return { token, scheme, response };
     };
-    const first = await attempt(request.clone());
-    if (first.response.status !== 401) return first.response;
-    await first.response.body?.cancel().catch(() => undefined);
-    if (cached?.token === first.token) cached = undefined;
-    return (await attempt(request)).response;
+    let nonceRetried = false;
+    let tokenRetried = false;
+    for (;;) {
+      const current = await attempt(request.clone());
+      if (current.response.status !== 401) return current.response;
+      const nonceAsked = current.scheme === 'DPoP' && asksForNonce(current.response);
+      if (nonceAsked ? nonceRetried : tokenRetried) return current.response;
+      await current.response.body?.cancel().catch(() => undefined);
+      if (nonceAsked) {
+        nonceRetried = true;
+      } else {
+        tokenRetried = true;
+        if (cached?.token === current.token) cached = undefined;
+      }
+    }
   }
 
   return {

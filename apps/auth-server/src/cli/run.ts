@@ -94,6 +94,7 @@ const FLAG: Record<string, string> = {
   jwks: '--jwks-file',
   jwks_uri: '--jwks-uri',
   token_endpoint_auth_signing_alg: '--auth-signing-alg',
+  dpop_bound_access_tokens: '--dpop-bound',
 };
 
 const COMMANDS: Record<string, Record<string, Command>> = {
@@ -184,6 +185,7 @@ const COMMANDS: Record<string, Record<string, Command>> = {
   --jwks-uri URL               private_key_jwt: where the client publishes its public keys (https)
   --jwks-file FILE             private_key_jwt: a JSON file {"keys": [...]} of public keys (one of the two)
   --auth-signing-alg A         private_key_jwt: the one alg its assertions may use (ES256, ES384, EdDSA, RS256, PS256)
+  --dpop-bound                 dpop_bound_access_tokens: every token request needs a DPoP proof (RFC 9449)
 The client secret is printed once and never stored in clear: keep it now. A private_key_jwt client has no secret.`,
       options: {
         name: { type: 'string' },
@@ -196,6 +198,7 @@ The client secret is printed once and never stored in clear: keep it now. A priv
         'jwks-uri': { type: 'string' },
         'jwks-file': { type: 'string' },
         'auth-signing-alg': { type: 'string' },
+        'dpop-bound': { type: 'boolean' },
       },
       args: [],
       needsKeyEncryption: false,
@@ -221,6 +224,7 @@ The client secret is printed once and never stored in clear: keep it now. A priv
           jwks,
           jwks_uri: values['jwks-uri'],
           token_endpoint_auth_signing_alg: values['auth-signing-alg'],
+          dpop_bound_access_tokens: values['dpop-bound'] === true ? true : undefined,
         };
         const parsed = await parseClientInput(newClientSchema(config.accessTokenTtl, config.production), JSON.parse(JSON.stringify(input))).catch((error: unknown) => {
           if (!(error instanceof OAuthError) || error.code !== 'invalid_request') throw error;

@@ -13,6 +13,8 @@ export interface NewClient {
   jwks?: { keys: PublicJwk[] } | undefined;
   jwks_uri?: string | undefined;
   token_endpoint_auth_signing_alg?: string | undefined;
+  /** RFC 9449 §5.2: every token request must carry a DPoP proof */
+  dpop_bound_access_tokens?: boolean | undefined;
 }
 
 /** A private_key_jwt client's keys: by value or by reference, exactly one. */
@@ -132,6 +134,7 @@ export class ClientRegistry {
       ...(keyed && input.jwks ? { jwks: input.jwks } : {}),
       ...(keyed && input.jwks_uri ? { jwks_uri: input.jwks_uri } : {}),
       ...(keyed && input.token_endpoint_auth_signing_alg ? { token_endpoint_auth_signing_alg: input.token_endpoint_auth_signing_alg } : {}),
+      ...(input.dpop_bound_access_tokens ? { dpop_bound_access_tokens: true } : {}),
       created_at: this.clock(),
     };
     await this.store.putClient(client);

@@ -1,5 +1,6 @@
 import type { RequestHandler } from 'express';
 import type { AppDeps } from '../deps.js';
+import { DPOP_SIGNING_ALGS } from '../dpop/binding.js';
 import { SUPPORTED_GRANT_TYPES } from './token.js';
 import { ASSERTION_ALGORITHMS } from '../clients/client-jwks.js';
 
@@ -25,6 +26,7 @@ export function metadataEndpoint(deps: AppDeps): RequestHandler {
       introspection_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
       scopes_supported: ['admin', 'introspect'],
       access_token_signing_alg_values_supported: [...new Set([signingAlg, ...deps.keys.list().map((k) => k.alg)])],
+      dpop_signing_alg_values_supported: DPOP_SIGNING_ALGS,
       service_documentation: `${issuer}/docs`,
     });
   };

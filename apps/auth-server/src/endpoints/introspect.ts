@@ -33,13 +33,14 @@ export function introspectEndpoint(deps: AppDeps): RequestHandler {
         aud: family.aud,
         exp: Math.floor(found.expires_at / 1000),
         family_id: family.id,
+        ...(family.jkt ? { cnf: { jkt: family.jkt } } : {}),
       };
     }
     const claims = await verifyOwnAccessToken(deps.keys, token, { issuer, now: Math.floor(deps.clock() / 1000) });
     if (!claims) return inactive;
     const [denied, owner] = await Promise.all([deps.store.isAccessTokenDenied(claims.jti), deps.clients.get(claims.client_id)]);
     if (denied || !owner) return inactive;
-    return { ...claims, active: true, token_type: 'access_token' };
+    return { ...claims, active: true, token_type: claims.cnf?.jkt ? 'DPoP' : 'access_token' };
   };
 
   return async (req, res) => {

@@ -29,7 +29,9 @@ const form = (schema: object) => ({
 });
 
 const TOKEN_ERRORS = {
-  '400': oauthError('invalid_request, invalid_grant, invalid_scope, invalid_target, unauthorized_client or unsupported_grant_type (RFC 6749 §5.2)'),
+  '400': oauthError(
+    'invalid_request, invalid_grant, invalid_scope, invalid_target, unauthorized_client or unsupported_grant_type (RFC 6749 §5.2); invalid_dpop_proof, or use_dpop_nonce with a DPoP-Nonce header (RFC 9449)',
+  ),
   '401': oauthError('invalid_client; WWW-Authenticate: Basic when Basic was used'),
   '413': oauthError('body over 16 KiB'),
   '415': oauthError('a body that is neither application/x-www-form-urlencoded nor application/json'),
@@ -51,12 +53,20 @@ const admin = (operation: Record<string, unknown>) => ({
   responses: { ...(operation.responses as object), ...ADMIN_ERRORS },
 });
 /** A form/JSON POST of the OAuth endpoints, with client authentication and the §5.2 errors. */
-const oauthPost = (summary: string, body: object, ok: object) => ({
-  post: { tags: ['oauth'], summary, security: [{ clientBasic: [] }, {}], requestBody: form(body), responses: { '200': ok, ...TOKEN_ERRORS } },
+const oauthPost = (summary: string, body: object, ok: object, parameters: object[] = []) => ({
+  post: { tags: ['oauth'], summary, security: [{ clientBasic: [] }, {}], parameters, requestBody: form(body), responses: { '200': ok, ...TOKEN_ERRORS } },
 });
 const idParam = (name: string, schema: z.ZodType) => ({ name, in: 'path', required: true, schema: jsonSchema(schema) });
 const AUTH_METHOD = jsonSchema(z.enum(AUTH_METHODS));
 const SIGNING_ALG = jsonSchema(z.enum(ASSERTION_ALGORITHMS));
+/** RFC 9449 §4: the proof header of token requests and of DPoP-bound resource requests. */
+const DPOP_HEADER = {
+  name: 'DPoP',
+  in: 'header',
+  required: false,
+  description: 'RFC 9449 DPoP proof (a dpop+jwt JWS): binds the issued access token to its key (cnf.jkt, token_type DPoP)',
+  schema: { type: 'string', maxLength: 8192 },
+};
 
 /**
  * The OpenAPI 3.1 document of every endpoint of the auth server, and the collector's /collect. Request
@@ -89,11 +99,12 @@ function document(config: DocConfig) {
       '/token': oauthPost('Token endpoint: client_credentials and refresh_token grants', ref('TokenRequest'), {
         description: 'token pair; Cache-Control: no-store',
         content: json(ref('TokenResponse')),
-      }),
+      }, [DPOP_HEADER]),
       '/token/refresh': oauthPost(
         'Refresh a token pair; client authentication unless the client registered refresh_token_auth "none"',
         ref('RefreshRequest'),
         { description: 'new token pair', content: json(ref('TokenResponse')) },
+        [DPOP_HEADER],
       ),
       '/revoke': oauthPost(
         'RFC 7009 revocation: a refresh token revokes its family; an access token is denied until it expires',
@@ -194,11 +205,14 @@ function document(config: DocConfig) {
         get: {
           tags: ['collector'],
           summary: 'The collector: the verified claims of a valid access token with scope collect and audience collector',
-          security: [{ oauth2: ['collect'] }, { collectorBearer: [] }],
+          security: [{ oauth2: ['collect'] }, { collectorBearer: [] }, { collectorDpop: [] }],
+          parameters: [{ ...DPOP_HEADER, description: 'RFC 9449 proof for this request (htm GET, htu the /collect URL, ath of the token); required with Authorization: DPoP' }],
           responses: {
             '200': { description: 'verified', content: json({ type: 'object', properties: { message: { type: 'string' }, claims: ref('AccessTokenClaims') } }) },
             '400': oauthError('invalid_request: malformed Authorization header (RFC 6750)'),
-            '401': oauthError('no token (no error code) or invalid_token (RFC 6750)'),
+            '401': oauthError(
+              'no token (no error code), invalid_token or invalid_dpop_proof; WWW-Authenticate carries both challenges: Bearer realm="collector", DPoP algs="…" (RFC 6750, RFC 9449 §7.1)',
+            ),
             '403': oauthError('insufficient_scope'),
             '503': oauthError('the signing keys are not available yet'),
           },
@@ -210,6 +224,12 @@ function document(config: DocConfig) {
         clientBasic: { type: 'http', scheme: 'basic', description: 'client_secret_basic: client_id and client_secret' },
         adminBearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'access token with scope admin and audience the issuer' },
         collectorBearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+        collectorDpop: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'Authorization',
+          description: 'RFC 9449: `Authorization: DPoP <DPoP-bound access token>` plus a `DPoP` proof header per request',
+        },
         oauth2: {
           type: 'oauth2',
           flows: { clientCredentials: { tokenUrl: `${issuer}/token`, scopes: { collect: 'call /collect', admin: 'the admin API', introspect: 'call /introspect' } } },
@@ -229,7 +249,7 @@ function document(config: DocConfig) {
           required: ['access_token', 'token_type', 'expires_in', 'scope'],
           properties: {
             access_token: { type: 'string', description: 'RFC 9068 JWT (typ at+jwt)' },
-            token_type: { const: 'Bearer' },
+            token_type: { type: 'string', enum: ['Bearer', 'DPoP'], description: 'DPoP when the request carried a valid DPoP proof' },
             expires_in: { type: 'integer', description: 'seconds' },
             refresh_token: { type: 'string', description: 'opaque, single use; absent when the client may not refresh' },
             scope: { type: 'string' },
@@ -246,6 +266,7 @@ function document(config: DocConfig) {
             jti: { type: 'string' },
             client_id: { type: 'string' },
             scope: { type: 'string' },
+            cnf: { type: 'object', properties: { jkt: { type: 'string', description: 'RFC 7638 thumbprint of the DPoP key' } } },
           },
         },
         Introspection: {
@@ -254,7 +275,7 @@ function document(config: DocConfig) {
           allOf: [ref('AccessTokenClaims')],
           properties: {
             active: { type: 'boolean' },
-            token_type: { type: 'string', enum: ['access_token', 'refresh_token'] },
+            token_type: { type: 'string', enum: ['access_token', 'refresh_token', 'DPoP'], description: 'DPoP for a DPoP-bound access token' },
           },
         },
         NewClient: jsonSchema(newClientSchema(config.accessTokenTtl, config.production)),
@@ -276,6 +297,7 @@ function document(config: DocConfig) {
             jwks: ref('ClientJwks'),
             jwks_uri: { type: 'string' },
             token_endpoint_auth_signing_alg: SIGNING_ALG,
+            dpop_bound_access_tokens: { type: 'boolean' },
             created_at: { type: 'string', format: 'date-time' },
             secret_rotated_at: { type: 'string', format: 'date-time' },
             previous_secret_expires_at: { type: 'string', format: 'date-time', description: 'until when the replaced secret still works' },

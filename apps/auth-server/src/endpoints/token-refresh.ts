@@ -1,6 +1,7 @@
 import type { RequestHandler } from 'express';
 import { withRequestLogger, type AppDeps } from '../deps.js';
 import { refreshTokenGrant } from '../grants/refresh-token.js';
+import { readDpopProof } from '../http/dpop-proof.js';
 import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
 import { readParams } from '../http/params.js';
 import { refreshRequestSchema } from '../schemas/oauth.js';
@@ -14,9 +15,10 @@ export function tokenRefreshEndpoint(deps: AppDeps): RequestHandler {
   return async (req, res) => {
     const params = readParams(req, refreshRequestSchema);
     const credentials = readClientCredentials(req, params);
+    const dpop = await readDpopProof(deps, req, res, '/token/refresh');
     const client = credentials
       ? await authenticateClient(withRequestLogger(deps, res), credentials, '/token/refresh')
       : undefined;
-    res.json(await refreshTokenGrant(withRequestLogger(deps, res), client, params));
+    res.json(await refreshTokenGrant(withRequestLogger(deps, res), client, params, dpop));
   };
 }

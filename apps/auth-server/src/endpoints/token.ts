@@ -3,6 +3,7 @@ import { invalidRequest, unsupportedGrantType } from '../errors.js';
 import { withRequestLogger, type AppDeps } from '../deps.js';
 import { clientCredentialsGrant } from '../grants/client-credentials.js';
 import { refreshTokenGrant } from '../grants/refresh-token.js';
+import { readDpopProof } from '../http/dpop-proof.js';
 import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
 import { readParams } from '../http/params.js';
 import { TOKEN_GRANT_TYPES, tokenRequestSchema, type TokenGrantType } from '../schemas/oauth.js';
@@ -24,7 +25,8 @@ export function tokenEndpoint(deps: AppDeps): RequestHandler {
     );
     const grantType = params.grant_type as TokenGrantType;
     const credentials = readClientCredentials(req, params);
+    const dpop = await readDpopProof(deps, req, res, '/token');
     const client = await authenticateClient(withRequestLogger(deps, res), credentials, '/token');
-    res.json(await GRANTS[grantType](withRequestLogger(deps, res), client, params));
+    res.json(await GRANTS[grantType](withRequestLogger(deps, res), client, params, dpop));
   };
 }

@@ -1,16 +1,21 @@
-import { unauthorizedClient } from '../errors.js';
+import { invalidDpopProof, unauthorizedClient } from '../errors.js';
 import type { AppDeps } from '../deps.js';
+import type { DpopBinding } from '../dpop/binding.js';
 import type { Params } from '../schemas/oauth.js';
 import type { ClientRecord } from '../store/store.js';
 import { mintRefreshToken, newFamilyId } from '../tokens/refresh-token-format.js';
 import { grantAudience, grantScope } from '../tokens/scope.js';
 import { tokenResponse, type TokenResponse } from '../tokens/token-response.js';
 
-/** RFC 6749 §4.4, plus a refresh token that starts a rotation family when the client may refresh. */
-export async function clientCredentialsGrant(deps: AppDeps, client: ClientRecord, params: Params): Promise<TokenResponse> {
+/**
+ * RFC 6749 §4.4, plus a refresh token that starts a rotation family when the client may refresh. With a DPoP
+ * proof (`dpop`) the access token is bound to its key, and so is a public client's family.
+ */
+export async function clientCredentialsGrant(deps: AppDeps, client: ClientRecord, params: Params, dpop?: DpopBinding): Promise<TokenResponse> {
   if (!client.grant_types.includes('client_credentials')) {
     throw unauthorizedClient('the client may not use the client_credentials grant');
   }
+  if (client.dpop_bound_access_tokens && !dpop) throw invalidDpopProof('the client must send a DPoP proof (dpop_bound_access_tokens)');
   const scope = grantScope(params.scope, client.scopes);
   const audience = grantAudience(params.resource, client.audiences);
   let refreshToken: string | undefined;
@@ -18,13 +23,13 @@ export async function clientCredentialsGrant(deps: AppDeps, client: ClientRecord
     const familyId = newFamilyId();
     const minted = mintRefreshToken(familyId);
     await deps.store.createFamily(
-      { id: familyId, client_id: client.client_id, scope, aud: audience, created_at: deps.clock(), public: client.refresh_token_auth === 'none' },
+      { id: familyId, client_id: client.client_id, scope, aud: audience, created_at: deps.clock(), public: client.refresh_token_auth === 'none', ...(client.refresh_token_auth === 'none' && dpop ? { jkt: dpop.jkt } : {}) },
       minted.hash,
       deps.refreshPolicy,
     );
     refreshToken = minted.token;
   }
-  const response = await tokenResponse(deps, client, { scope, audience, refreshToken });
+  const response = await tokenResponse(deps, client, { scope, audience, refreshToken, dpop });
   deps.metrics.tokensIssued.inc({ grant: 'client_credentials' });
   return response;
 }

@@ -49,6 +49,7 @@ export const newClientSchema = (maxTtl: number, production = false) =>
       jwks: jwksSchema.meta({ description: 'private_key_jwt: the public keys, by value' }).optional(),
       jwks_uri: jwksUriSchema(production).meta({ description: 'private_key_jwt: where the public keys are served' }).optional(),
       token_endpoint_auth_signing_alg: z.enum(ASSERTION_ALGORITHMS).meta({ description: 'private_key_jwt: the one alg assertions may use' }).optional(),
+      dpop_bound_access_tokens: z.boolean().meta({ default: false, description: 'RFC 9449 §5.2: token requests without a DPoP proof are refused' }).optional(),
     })
     .superRefine((body, ctx) => {
       if (body.token_endpoint_auth_method !== 'private_key_jwt') {

@@ -103,6 +103,7 @@ export class MemoryStore implements Store {
     if (isCurrent || inGrace) {
       if (isCurrent && now >= entry.currentIssuedAt + policy.idleTtl) return this.#drop(entry, { status: 'invalid' });
       if (input.scope !== undefined && !isSubset(input.scope, family.scope)) return { status: 'invalid_scope' };
+      if (family.jkt !== undefined && input.jkt !== family.jkt) return { status: 'dpop_key_mismatch' };
       if (isCurrent) {
         entry.previous = entry.current;
         entry.rotatedAt = now;

@@ -3,9 +3,10 @@
  * atomically on one node of a Redis Cluster too.
  */
 
-/** KEYS: family. ARGV: client, scope, aud, created_at, public, token hash, now, ttl ms. */
+/** KEYS: family. ARGV: client, scope, aud, created_at, public, token hash, now, ttl ms, DPoP jkt ('' = unbound). */
 export const CREATE_FAMILY = `
 redis.call('HSET', KEYS[1], 'c', ARGV[1], 's', ARGV[2], 'a', ARGV[3], 't0', ARGV[4], 'p', ARGV[5], 'cur', ARGV[6], 'tu', ARGV[7])
+if ARGV[9] and ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'k', ARGV[9]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
 return 1
 `;
@@ -33,15 +34,16 @@ end
 /**
  * KEYS: family.
  * ARGV: presented hash, next hash, client id ('' = unauthenticated), requested scope ('' = keep),
- *       now, idle ttl, max age, grace (all ms).
- * Returns {status, client, scope, aud, created_at, public}.
+ *       now, idle ttl, max age, grace (all ms), DPoP jkt of the request ('' = no proof).
+ * A family bound to a DPoP key (field k) rotates only for a proof with that key: else dpop_key_mismatch, nothing changed.
+ * Returns {status, client, scope, aud, created_at, public, jkt}.
  */
 export const ROTATE = `${SPENT_CHECK}
-local f = redis.call('HMGET', KEYS[1], 'c', 's', 'a', 't0', 'p', 'cur', 'tu', 'prev', 'tr')
+local f = redis.call('HMGET', KEYS[1], 'c', 's', 'a', 't0', 'p', 'cur', 'tu', 'prev', 'tr', 'k')
 if not f[1] then return {'invalid'} end
 local now, idle, maxAge, grace = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local created = tonumber(f[4])
-local family = {f[1], f[2], f[3], f[4], f[5]}
+local family = {f[1], f[2], f[3], f[4], f[5], f[10] or ''}
 local function drop(status)
   redis.call('DEL', KEYS[1])
   return {status, unpack(family)}
@@ -63,6 +65,7 @@ if isCurrent or inGrace then
       if not have[s] then return {'invalid_scope'} end
     end
   end
+  if f[10] and f[10] ~= (ARGV[9] or '') then return {'dpop_key_mismatch'} end
   if isCurrent then
     if f[8] then
       redis.call('HSET', KEYS[1], 'x' .. f[8], '', 'prev', f[6], 'tr', now, 'cur', ARGV[2], 'tu', now)
@@ -79,15 +82,15 @@ if isSpent(f, ARGV[1]) then return drop('reused') end
 return {'invalid'}
 `;
 
-/** KEYS: family. ARGV: token hash. Returns {state, client, scope, aud, created_at, public, issued_at} or nil. */
+/** KEYS: family. ARGV: token hash. Returns {state, client, scope, aud, created_at, public, issued_at, jkt} or nil. */
 export const FIND_REFRESH_TOKEN = `${SPENT_CHECK}
-local f = redis.call('HMGET', KEYS[1], 'c', 's', 'a', 't0', 'p', 'cur', 'tu', 'prev')
+local f = redis.call('HMGET', KEYS[1], 'c', 's', 'a', 't0', 'p', 'cur', 'tu', 'prev', 'k')
 if not f[1] then return nil end
 local state
 if ARGV[1] == f[6] then state = 'current'
 elseif isSpent(f, ARGV[1]) then state = 'spent'
 else return nil end
-return {state, f[1], f[2], f[3], f[4], f[5], f[7]}
+return {state, f[1], f[2], f[3], f[4], f[5], f[7], f[9] or ''}
 `;
 
 /** KEYS: keyset. ARGV: expected version, new version, data. */

@@ -78,13 +78,14 @@ export function connectRedis(options: RedisConnectionOptions): RedisConnection {
   return connection as RedisConnection;
 }
 
-const toFamily = (id: string, r: (string | null)[], offset = 1): Family => ({
+const toFamily = (id: string, r: (string | null)[], offset = 1, jkt: string | null | undefined = r[offset + 5]): Family => ({
   id,
   client_id: r[offset]!,
   scope: r[offset + 1]!,
   aud: r[offset + 2]!,
   created_at: Number(r[offset + 3]),
   public: r[offset + 4] === '1',
+  ...(jkt ? { jkt } : {}),
 });
 
 /** The Redis store: keys under `prefix`, each multi-key step one script within one hash tag. */
@@ -166,6 +167,7 @@ export class RedisStore implements Store {
           tokenHash,
           now,
           Math.max(1, expiresAt - now),
+          family.jkt ?? '',
         ),
         this.redis.tesseraIndexFamily(this.#clientFamilies(family.client_id), family.id, family.created_at + policy.maxAge, now),
       ]);
@@ -185,10 +187,11 @@ export class RedisStore implements Store {
         policy.idleTtl,
         policy.maxAge,
         policy.grace,
+        input.jkt ?? '',
       );
       const status = r?.[0];
       if (status === 'rotated' || status === 'reused') return { status, family: toFamily(input.familyId, r!) };
-      if (status === 'invalid_scope' || status === 'client_auth_required') return { status };
+      if (status === 'invalid_scope' || status === 'client_auth_required' || status === 'dpop_key_mismatch') return { status };
       return { status: 'invalid' };
     });
   }
@@ -197,7 +200,7 @@ export class RedisStore implements Store {
     return this.#run(async () => {
       const r = await this.redis.tesseraFindRefreshToken(this.#family(familyId), tokenHash);
       if (!r) return undefined;
-      const family = toFamily(familyId, r);
+      const family = toFamily(familyId, r, 1, r[7]);
       const expiresAt = Math.min(Number(r[6]) + policy.idleTtl, family.created_at + policy.maxAge);
       const now = this.clock();
       if (now >= family.created_at + policy.maxAge || (r[0] === 'current' && now >= expiresAt)) return undefined;

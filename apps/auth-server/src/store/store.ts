@@ -17,6 +17,8 @@ export interface ClientRecord {
   refresh_token_auth: RefreshTokenAuth;
   /** seconds; absent = the server default */
   access_token_ttl?: number;
+  /** RFC 9449 §5.2: every access token must be DPoP-bound (token requests without a proof are refused) */
+  dpop_bound_access_tokens?: boolean;
   /** ms since epoch */
   created_at: number;
   /** ms since epoch */
@@ -45,6 +47,8 @@ export interface Family {
   created_at: number;
   /** true when the client's refresh tokens may be used without client authentication */
   public: boolean;
+  /** DPoP key thumbprint a public client's family is bound to: each refresh needs a proof with that key */
+  jkt?: string | undefined;
 }
 
 export interface RefreshPolicy {
@@ -65,6 +69,8 @@ export interface RotateInput {
   /** the narrower scope asked for, or undefined to keep the family's */
   scope: string | undefined;
   policy: RefreshPolicy;
+  /** thumbprint of the refresh request's DPoP proof key; a bound family rotates only when it matches */
+  jkt?: string | undefined;
 }
 
 export type RotateResult =
@@ -72,7 +78,8 @@ export type RotateResult =
   | { status: 'reused'; family: Family }
   | { status: 'invalid' }
   | { status: 'invalid_scope' }
-  | { status: 'client_auth_required' };
+  | { status: 'client_auth_required' }
+  | { status: 'dpop_key_mismatch' };
 
 export type RefreshTokenState = { family: Family; state: 'current' | 'spent'; expires_at: number } | undefined;
 

@@ -12,6 +12,8 @@ export interface AccessTokenClaims extends JWTPayload {
   jti: string;
   client_id: string;
   scope: string;
+  /** RFC 9449 §6.1: the DPoP key the token is bound to */
+  cnf?: { jkt: string };
 }
 
 export interface AccessTokenInput {
@@ -23,6 +25,8 @@ export interface AccessTokenInput {
   ttl: number;
   /** seconds since epoch */
   now: number;
+  /** DPoP key thumbprint: the token gets `cnf: {jkt}` */
+  jkt?: string | undefined;
 }
 
 /** Signs an RFC 9068 access token with the active key. */
@@ -37,6 +41,7 @@ export async function signAccessToken(keys: SigningKeys, input: AccessTokenInput
     jti: randomBase64url(16),
     client_id: input.clientId,
     scope: input.scope,
+    ...(input.jkt === undefined ? {} : { cnf: { jkt: input.jkt } }),
   };
   return new SignJWT(claims).setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'at+jwt' }).sign(signer.key);
 }

@@ -1,11 +1,13 @@
 import { signAccessToken } from './access-token.js';
 import type { AppDeps } from '../deps.js';
+import type { DpopBinding } from '../dpop/binding.js';
 import type { ClientRecord } from '../store/store.js';
 
 /** RFC 6749 §5.1 */
 export interface TokenResponse {
   access_token: string;
-  token_type: 'Bearer';
+  /** `DPoP` when the access token is bound to a DPoP key (RFC 9449 §5) */
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
   refresh_token?: string;
   scope: string;
@@ -15,7 +17,7 @@ export interface TokenResponse {
 export async function tokenResponse(
   deps: AppDeps,
   client: ClientRecord,
-  grant: { scope: string; audience: string; refreshToken?: string | undefined },
+  grant: { scope: string; audience: string; refreshToken?: string | undefined; dpop?: DpopBinding | undefined },
 ): Promise<TokenResponse> {
   const ttl = Math.min(client.access_token_ttl ?? deps.config.accessTokenTtl, deps.config.accessTokenTtl);
   const token = await signAccessToken(deps.keys, {
@@ -25,10 +27,11 @@ export async function tokenResponse(
     scope: grant.scope,
     ttl,
     now: Math.floor(deps.clock() / 1000),
+    jkt: grant.dpop?.jkt,
   });
   return {
     access_token: token,
-    token_type: 'Bearer',
+    token_type: grant.dpop ? 'DPoP' : 'Bearer',
     expires_in: ttl,
     ...(grant.refreshToken ? { refresh_token: grant.refreshToken } : {}),
     scope: grant.scope,
