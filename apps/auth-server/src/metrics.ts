@@ -21,6 +21,12 @@ export function createMetrics() {
       registers,
     }),
     tokensIssued: new Counter({ name: 'tokens_issued_total', help: 'Access tokens issued by grant', labelNames: ['grant'] as const, registers }),
+    tokenExchanges: new Counter({
+      name: 'token_exchanges_total',
+      help: 'Access tokens minted by token exchange (RFC 8693), by target audience',
+      labelNames: ['audience'] as const,
+      registers,
+    }),
     refreshRotations: new Counter({ name: 'refresh_token_rotations_total', help: 'Refresh tokens rotated', registers }),
     reuseDetected: new Counter({
       name: 'refresh_token_reuse_detected_total',

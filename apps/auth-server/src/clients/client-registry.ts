@@ -15,6 +15,8 @@ export interface NewClient {
   token_endpoint_auth_signing_alg?: string | undefined;
   /** RFC 9449 §5.2: every token request must carry a DPoP proof */
   dpop_bound_access_tokens?: boolean | undefined;
+  exchange_audiences?: string[] | undefined;
+  exchange_accepts?: string[] | undefined;
 }
 
 /** A private_key_jwt client's keys: by value or by reference, exactly one. */
@@ -135,6 +137,8 @@ export class ClientRegistry {
       ...(keyed && input.jwks_uri ? { jwks_uri: input.jwks_uri } : {}),
       ...(keyed && input.token_endpoint_auth_signing_alg ? { token_endpoint_auth_signing_alg: input.token_endpoint_auth_signing_alg } : {}),
       ...(input.dpop_bound_access_tokens ? { dpop_bound_access_tokens: true } : {}),
+      ...(input.exchange_audiences ? { exchange_audiences: [...new Set(input.exchange_audiences)] } : {}),
+      ...(input.exchange_accepts ? { exchange_accepts: [...new Set(input.exchange_accepts)] } : {}),
       created_at: this.clock(),
     };
     await this.store.putClient(client);

@@ -4,7 +4,7 @@ import { withRequestLogger, type AppDeps } from '../deps.js';
 import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
 import { readParams } from '../http/params.js';
 import { tokenParamSchema } from '../schemas/oauth.js';
-import { verifyOwnAccessToken } from '../tokens/access-token.js';
+import { activeAccessToken } from '../tokens/active-access-token.js';
 import { parseRefreshToken } from '../tokens/refresh-token-format.js';
 
 const INTROSPECTION_SCOPES = ['introspect', 'admin'];
@@ -36,10 +36,8 @@ export function introspectEndpoint(deps: AppDeps): RequestHandler {
         ...(family.jkt ? { cnf: { jkt: family.jkt } } : {}),
       };
     }
-    const claims = await verifyOwnAccessToken(deps.keys, token, { issuer, now: Math.floor(deps.clock() / 1000) });
+    const claims = await activeAccessToken(deps, token);
     if (!claims) return inactive;
-    const [denied, owner] = await Promise.all([deps.store.isAccessTokenDenied(claims.jti), deps.clients.get(claims.client_id)]);
-    if (denied || !owner) return inactive;
     return { ...claims, active: true, token_type: claims.cnf?.jkt ? 'DPoP' : 'access_token' };
   };
 

@@ -4,13 +4,16 @@ import { withRequestLogger, type AppDeps } from '../deps.js';
 import { clientCredentialsGrant } from '../grants/client-credentials.js';
 import { refreshTokenGrant } from '../grants/refresh-token.js';
 import { readDpopProof } from '../http/dpop-proof.js';
+import { tokenExchangeGrant } from '../grants/token-exchange.js';
 import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
 import { readParams } from '../http/params.js';
 import { TOKEN_GRANT_TYPES, tokenRequestSchema, type TokenGrantType } from '../schemas/oauth.js';
+import { TOKEN_EXCHANGE_GRANT } from '../store/store.js';
 
 const GRANTS = {
   client_credentials: clientCredentialsGrant,
   refresh_token: refreshTokenGrant,
+  [TOKEN_EXCHANGE_GRANT]: tokenExchangeGrant,
 } as const satisfies Record<TokenGrantType, unknown>;
 
 export const SUPPORTED_GRANT_TYPES: string[] = [...TOKEN_GRANT_TYPES];

@@ -1,7 +1,8 @@
 import type { RequestHandler } from 'express';
 import { bearerInvalid, bearerMalformed, bearerMissing, insufficientScope } from '../errors.js';
 import type { AppDeps } from '../deps.js';
-import { verifyOwnAccessToken, type AccessTokenClaims } from '../tokens/access-token.js';
+import type { AccessTokenClaims } from '../tokens/access-token.js';
+import { activeAccessToken } from '../tokens/active-access-token.js';
 
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 
@@ -15,14 +16,8 @@ export function requireScope(deps: AppDeps, scope: string): RequestHandler {
     if (!header || !/^bearer(\s|$)/i.test(header)) throw bearerMissing();
     const match = BEARER.exec(header);
     if (!match) throw bearerMalformed('the Authorization header must be "Bearer <token>"');
-    const claims = await verifyOwnAccessToken(deps.keys, match[1]!, {
-      issuer: deps.config.issuer,
-      audience: deps.config.issuer,
-      now: Math.floor(deps.clock() / 1000),
-    });
-    if (!claims) throw bearerInvalid('the access token is invalid or expired');
-    const [denied, client] = await Promise.all([deps.store.isAccessTokenDenied(claims.jti), deps.clients.get(claims.client_id)]);
-    if (denied || !client) throw bearerInvalid('the access token has been revoked');
+    const claims = await activeAccessToken(deps, match[1]!, { audience: deps.config.issuer });
+    if (!claims) throw bearerInvalid('the access token is invalid, expired or revoked');
     if (!claims.scope.split(' ').includes(scope)) throw insufficientScope(scope);
     res.locals.token = claims satisfies AccessTokenClaims;
     next();

@@ -2,11 +2,12 @@ import type { JWK } from 'jose';
 import { z } from 'zod';
 import { ASSERTION_ALGORITHMS, firstUnusableKey, jwksSchema, jwksUriSchema, keyFitsAlgorithm, privateMemberPath, storedJwks } from '../clients/client-jwks.js';
 import { invalidRequest } from '../errors.js';
+import { TOKEN_EXCHANGE_GRANT } from '../store/store.js';
 import { SCOPE_TOKEN } from '../tokens/scope.js';
 import { parseRequest } from './parse.js';
 
 /** The grant types a client may be registered for. */
-export const CLIENT_GRANT_TYPES = ['client_credentials', 'refresh_token'] as const;
+export const CLIENT_GRANT_TYPES = ['client_credentials', 'refresh_token', TOKEN_EXCHANGE_GRANT] as const;
 
 /** How a client authenticates at the token endpoint (RFC 7591 names). */
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
@@ -34,8 +35,12 @@ export const newClientSchema = (maxTtl: number, production = false) =>
       grant_types: z
         .array(z.enum(CLIENT_GRANT_TYPES))
         .min(1)
-        .refine((g) => g.includes('client_credentials'), 'must include client_credentials')
-        .meta({ contains: { const: 'client_credentials' }, default: [...CLIENT_GRANT_TYPES] })
+        .refine((g) => g.includes('client_credentials') || g.includes(TOKEN_EXCHANGE_GRANT), `must include client_credentials or ${TOKEN_EXCHANGE_GRANT}`)
+        .refine((g) => !g.includes('refresh_token') || g.includes('client_credentials'), 'refresh_token needs client_credentials')
+        .meta({
+          default: ['client_credentials', 'refresh_token'],
+          description: `must include client_credentials or ${TOKEN_EXCHANGE_GRANT} (SPEC §14); refresh_token needs client_credentials`,
+        })
         .optional(),
       refresh_token_auth: z.enum(['client_secret', 'none']).meta({ default: 'client_secret' }).optional(),
       access_token_ttl: z
@@ -50,8 +55,27 @@ export const newClientSchema = (maxTtl: number, production = false) =>
       jwks_uri: jwksUriSchema(production).meta({ description: 'private_key_jwt: where the public keys are served' }).optional(),
       token_endpoint_auth_signing_alg: z.enum(ASSERTION_ALGORITHMS).meta({ description: 'private_key_jwt: the one alg assertions may use' }).optional(),
       dpop_bound_access_tokens: z.boolean().meta({ default: false, description: 'RFC 9449 §5.2: token requests without a DPoP proof are refused' }).optional(),
+      exchange_audiences: z
+        .array(z.string().min(1).max(512).meta({ examples: ['service-b'] }))
+        .min(1)
+        .max(50)
+        .meta({ description: `token exchange (SPEC §14): the targets it may exchange subject tokens for; required with grant type ${TOKEN_EXCHANGE_GRANT}` })
+        .optional(),
+      exchange_accepts: z
+        .array(z.string().min(1).max(512).meta({ examples: ['service-a'] }))
+        .min(1)
+        .max(50)
+        .meta({ description: 'token exchange (SPEC §14): audiences, besides its client id, of the subject tokens it may exchange' })
+        .optional(),
     })
     .superRefine((body, ctx) => {
+      const exchanges = body.grant_types?.includes(TOKEN_EXCHANGE_GRANT) ?? false;
+      if (exchanges && !body.exchange_audiences) {
+        ctx.addIssue({ code: 'custom', path: ['exchange_audiences'], message: `required with grant type ${TOKEN_EXCHANGE_GRANT}` });
+      }
+      for (const field of ['exchange_audiences', 'exchange_accepts'] as const) {
+        if (!exchanges && body[field]) ctx.addIssue({ code: 'custom', path: [field], message: `needs grant type ${TOKEN_EXCHANGE_GRANT}` });
+      }
       if (body.token_endpoint_auth_method !== 'private_key_jwt') {
         for (const field of KEYED_ONLY) {
           if (body[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: 'only for token_endpoint_auth_method private_key_jwt' });

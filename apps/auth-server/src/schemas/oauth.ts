@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { invalidRequest } from '../errors.js';
+import { TOKEN_EXCHANGE_GRANT } from '../store/store.js';
 
 /** The parameters of an OAuth request, each a single string (RFC 6749 §3.2: no repeated parameters). */
 export type Params = Record<string, string | undefined>;
 
 /** The grant types /token serves; endpoints/token.ts must have a grant for each. */
-export const TOKEN_GRANT_TYPES = ['client_credentials', 'refresh_token'] as const;
+export const TOKEN_GRANT_TYPES = ['client_credentials', 'refresh_token', TOKEN_EXCHANGE_GRANT] as const;
 export type TokenGrantType = (typeof TOKEN_GRANT_TYPES)[number];
 
 const clientCredentials = {
@@ -32,6 +33,16 @@ export const tokenRequestSchema = z.looseObject({
   scope: scope.meta({ description: 'space-separated; defaults to every scope of the client; may only narrow on refresh' }).optional(),
   resource: z.string().meta({ description: 'RFC 8707: one of the client’s audiences; defaults to its first' }).optional(),
   refresh_token: z.string().meta({ description: 'required by the refresh_token grant' }).optional(),
+  subject_token: z
+    .string()
+    .meta({ description: 'token exchange (RFC 8693): an active access token of this server whose aud names the client (its client id or exchange_accepts)' })
+    .optional(),
+  subject_token_type: z
+    .string()
+    .meta({ description: 'token exchange: must be urn:ietf:params:oauth:token-type:access_token', examples: ['urn:ietf:params:oauth:token-type:access_token'] })
+    .optional(),
+  audience: z.string().meta({ description: 'token exchange: the target, instead of resource (both only when equal); one of the client’s exchange_audiences' }).optional(),
+  requested_token_type: z.string().meta({ description: 'token exchange, optional: only urn:ietf:params:oauth:token-type:access_token' }).optional(),
   ...clientCredentials,
 });
 

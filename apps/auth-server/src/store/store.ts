@@ -1,4 +1,6 @@
-export type GrantType = 'client_credentials' | 'refresh_token';
+/** RFC 8693 §2.1 */
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export type GrantType = 'client_credentials' | 'refresh_token' | typeof TOKEN_EXCHANGE_GRANT;
 export type RefreshTokenAuth = 'client_secret' | 'none';
 /** RFC 7591 `token_endpoint_auth_method` values the server supports (SPEC §10). */
 export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
@@ -19,6 +21,10 @@ export interface ClientRecord {
   access_token_ttl?: number;
   /** RFC 9449 §5.2: every access token must be DPoP-bound (token requests without a proof are refused) */
   dpop_bound_access_tokens?: boolean;
+  /** audiences it may exchange subject tokens for (SPEC §14) */
+  exchange_audiences?: string[];
+  /** audiences, besides its client id, that name it as the audience of a subject token it may exchange (SPEC §14) */
+  exchange_accepts?: string[];
   /** ms since epoch */
   created_at: number;
   /** ms since epoch */

@@ -2,6 +2,12 @@ import { SignJWT, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose
 import type { SigningKeys } from '../keys/signing-keys.js';
 import { randomBase64url } from './random.js';
 
+/** RFC 8693 §4.1 actor claim: who acts on behalf of the subject, the previous actor nested inside. */
+export interface ActorClaim {
+  sub: string;
+  act?: ActorClaim;
+}
+
 /** RFC 9068 claims of a Tessera access token. */
 export interface AccessTokenClaims extends JWTPayload {
   iss: string;
@@ -14,11 +20,18 @@ export interface AccessTokenClaims extends JWTPayload {
   scope: string;
   /** RFC 9449 §6.1: the DPoP key the token is bound to */
   cnf?: { jkt: string };
+  /** present on a token minted by token exchange (SPEC §14) */
+  act?: ActorClaim;
 }
 
 export interface AccessTokenInput {
   issuer: string;
   clientId: string;
+  /** `sub`; default the client id (token exchange: the subject token's sub) */
+  subject?: string | undefined;
+  act?: ActorClaim | undefined;
+  /** seconds since epoch after which the token may not live (token exchange: the subject token's exp) */
+  notAfter?: number | undefined;
   audience: string;
   scope: string;
   /** seconds */
@@ -34,14 +47,15 @@ export async function signAccessToken(keys: SigningKeys, input: AccessTokenInput
   const signer = keys.signer();
   const claims: AccessTokenClaims = {
     iss: input.issuer,
-    sub: input.clientId,
+    sub: input.subject ?? input.clientId,
     aud: input.audience,
-    exp: input.now + input.ttl,
+    exp: Math.min(input.now + input.ttl, input.notAfter ?? Infinity),
     iat: input.now,
     jti: randomBase64url(16),
     client_id: input.clientId,
     scope: input.scope,
     ...(input.jkt === undefined ? {} : { cnf: { jkt: input.jkt } }),
+    ...(input.act ? { act: input.act } : {}),
   };
   return new SignJWT(claims).setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'at+jwt' }).sign(signer.key);
 }

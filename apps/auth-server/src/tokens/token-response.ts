@@ -1,4 +1,4 @@
-import { signAccessToken } from './access-token.js';
+import { signAccessToken, type AccessTokenInput } from './access-token.js';
 import type { AppDeps } from '../deps.js';
 import type { DpopBinding } from '../dpop/binding.js';
 import type { ClientRecord } from '../store/store.js';
@@ -17,22 +17,26 @@ export interface TokenResponse {
 export async function tokenResponse(
   deps: AppDeps,
   client: ClientRecord,
-  grant: { scope: string; audience: string; refreshToken?: string | undefined; dpop?: DpopBinding | undefined },
+  grant: { scope: string; audience: string; refreshToken?: string | undefined; dpop?: DpopBinding | undefined } & Pick<AccessTokenInput, 'subject' | 'act' | 'notAfter'>,
 ): Promise<TokenResponse> {
   const ttl = Math.min(client.access_token_ttl ?? deps.config.accessTokenTtl, deps.config.accessTokenTtl);
+  const now = Math.floor(deps.clock() / 1000);
   const token = await signAccessToken(deps.keys, {
     issuer: deps.config.issuer,
     clientId: client.client_id,
     audience: grant.audience,
     scope: grant.scope,
     ttl,
-    now: Math.floor(deps.clock() / 1000),
+    now,
+    subject: grant.subject,
+    act: grant.act,
+    notAfter: grant.notAfter,
     jkt: grant.dpop?.jkt,
   });
   return {
     access_token: token,
     token_type: grant.dpop ? 'DPoP' : 'Bearer',
-    expires_in: ttl,
+    expires_in: Math.min(ttl, (grant.notAfter ?? Infinity) - now),
     ...(grant.refreshToken ? { refresh_token: grant.refreshToken } : {}),
     scope: grant.scope,
   };
