@@ -192,6 +192,33 @@ describe('ops CLI: private_key_jwt clients', () => {
   });
 });
 
+describe('ops CLI: clients create for token exchange (SPEC §14)', () => {
+  let h: Harness;
+  afterEach(() => h.close());
+
+  it('takes --exchange-audience and --exchange-accept, and refuses them without the grant type', async () => {
+    h = await startHarness('redis');
+    const env = { REDIS_URL: redisUrl(), REDIS_PREFIX: h.testStore.prefix };
+    const grant = 'urn:ietf:params:oauth:grant-type:token-exchange';
+    const base = ['clients', 'create', '--name', 'svc-a', '--scope', 'read', '--audience', 'service-a'];
+    const created = await cli([...base, '--grant-type', `client_credentials,${grant}`, '--exchange-audience', 'service-b,service-c', '--exchange-accept', 'service-a', '--json'], env);
+    expect(created.code, created.stderr).toBe(0);
+    const client = JSON.parse(created.stdout) as { client_id: string };
+    expect(await h.deps.clients.get(client.client_id)).toMatchObject({
+      grant_types: ['client_credentials', grant],
+      exchange_audiences: ['service-b', 'service-c'],
+      exchange_accepts: ['service-a'],
+    });
+    const human = await cli([...base, '--grant-type', grant, '--exchange-audience', 'service-b'], env);
+    expect(human.stdout).toMatch(/^exchange_audiences:\s+service-b$/m);
+    const without = await cli([...base, '--exchange-audience', 'service-b'], env);
+    expect(without.code).toBe(2);
+    expect(without.stderr).toMatch(/^tessera: --exchange-audience: needs grant type urn:/);
+    const missing = await cli([...base, '--grant-type', grant], env);
+    expect(missing.stderr).toMatch(/^tessera: --exchange-audience: required with grant type/);
+  });
+});
+
 describe('ops CLI usage', () => {
   it('prints --help for every command and exits 0', async () => {
     for (const args of [['--help'], ['keys', '--help'], ['keys', 'list', '--help'], ['keys', 'rotate', '-h'], ['keys', 'revoke', '--help'], ['clients', '--help'], ['clients', 'create', '--help'], ['clients', 'list', '--help'], ['clients', 'delete', '--help']]) {

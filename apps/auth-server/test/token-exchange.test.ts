@@ -200,6 +200,11 @@ describe('registering a client for token exchange', () => {
     expect(exchangeOnly.status).toBe(201);
   });
 
+  it('is described in /openapi.json: grant type, parameters, response member and registration fields', async () => {
+    const doc = JSON.stringify((await h.http.get('/openapi.json')).body);
+    for (const word of [GRANT, 'subject_token', 'subject_token_type', 'issued_token_type', 'exchange_audiences', 'exchange_accepts']) expect(doc).toContain(`"${word}"`);
+  });
+
   it('refuses the grant type without exchange_audiences, and the fields without the grant type', async () => {
     for (const body of [
       { grant_types: ['client_credentials', GRANT] },

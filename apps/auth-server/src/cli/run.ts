@@ -95,6 +95,8 @@ const FLAG: Record<string, string> = {
   jwks_uri: '--jwks-uri',
   token_endpoint_auth_signing_alg: '--auth-signing-alg',
   dpop_bound_access_tokens: '--dpop-bound',
+  exchange_audiences: '--exchange-audience',
+  exchange_accepts: '--exchange-accept',
 };
 
 const COMMANDS: Record<string, Record<string, Command>> = {
@@ -178,7 +180,10 @@ const COMMANDS: Record<string, Record<string, Command>> = {
   --name N                     display name (required)
   --scope S                    scope it may ask for; repeat or use a comma list (required)
   --audience A                 audience (resource) its tokens may name; repeat or comma list; the first is the default (required)
-  --grant-type G               client_credentials, refresh_token (default: both)
+  --grant-type G               client_credentials, refresh_token (default: both),
+                               urn:ietf:params:oauth:grant-type:token-exchange (SPEC §14; needs --exchange-audience)
+  --exchange-audience A        token exchange: a target it may exchange subject tokens for; repeat or comma list
+  --exchange-accept A          token exchange: an audience (besides its client id) of subject tokens it may exchange
   --refresh-token-auth M       client_secret (default) or none
   --access-token-ttl D         shorter access token lifetime than ACCESS_TOKEN_TTL (900, 5m)
   --auth-method M              client_secret_basic (default), client_secret_post or private_key_jwt
@@ -199,6 +204,8 @@ The client secret is printed once and never stored in clear: keep it now. A priv
         'jwks-file': { type: 'string' },
         'auth-signing-alg': { type: 'string' },
         'dpop-bound': { type: 'boolean' },
+        'exchange-audience': { type: 'string', multiple: true },
+        'exchange-accept': { type: 'string', multiple: true },
       },
       args: [],
       needsKeyEncryption: false,
@@ -225,6 +232,8 @@ The client secret is printed once and never stored in clear: keep it now. A priv
           jwks_uri: values['jwks-uri'],
           token_endpoint_auth_signing_alg: values['auth-signing-alg'],
           dpop_bound_access_tokens: values['dpop-bound'] === true ? true : undefined,
+          exchange_audiences: values['exchange-audience'] ? list(values['exchange-audience'], /,/) : undefined,
+          exchange_accepts: values['exchange-accept'] ? list(values['exchange-accept'], /,/) : undefined,
         };
         const parsed = await parseClientInput(newClientSchema(config.accessTokenTtl, config.production), JSON.parse(JSON.stringify(input))).catch((error: unknown) => {
           if (!(error instanceof OAuthError) || error.code !== 'invalid_request') throw error;
@@ -252,6 +261,8 @@ The client secret is printed once and never stored in clear: keep it now. A priv
             ['grant_types', shown.grant_types],
             ['refresh_token_auth', shown.refresh_token_auth],
             ['access_token_ttl', shown.access_token_ttl ?? `${config.accessTokenTtl} (ACCESS_TOKEN_TTL)`],
+            ...(shown.exchange_audiences ? [['exchange_audiences', shown.exchange_audiences] as [string, unknown]] : []),
+            ...(shown.exchange_accepts ? [['exchange_accepts', shown.exchange_accepts] as [string, unknown]] : []),
             ['created_at', shown.created_at],
           ]),
         );

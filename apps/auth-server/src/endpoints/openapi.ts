@@ -96,7 +96,7 @@ function document(config: DocConfig) {
           responses: { '200': { description: 'JWK Set', content: { 'application/jwk-set+json': { schema: ref('Jwks') } } } },
         },
       },
-      '/token': oauthPost('Token endpoint: client_credentials and refresh_token grants', ref('TokenRequest'), {
+      '/token': oauthPost('Token endpoint: client_credentials, refresh_token and token-exchange (RFC 8693) grants', ref('TokenRequest'), {
         description: 'token pair; Cache-Control: no-store',
         content: json(ref('TokenResponse')),
       }, [DPOP_HEADER]),
@@ -251,8 +251,9 @@ function document(config: DocConfig) {
             access_token: { type: 'string', description: 'RFC 9068 JWT (typ at+jwt)' },
             token_type: { type: 'string', enum: ['Bearer', 'DPoP'], description: 'DPoP when the request carried a valid DPoP proof' },
             expires_in: { type: 'integer', description: 'seconds' },
-            refresh_token: { type: 'string', description: 'opaque, single use; absent when the client may not refresh' },
+            refresh_token: { type: 'string', description: 'opaque, single use; absent when the client may not refresh, and on token exchange' },
             scope: { type: 'string' },
+            issued_token_type: { const: 'urn:ietf:params:oauth:token-type:access_token', description: 'token exchange only (RFC 8693 §2.2.1)' },
           },
         },
         AccessTokenClaims: {
@@ -267,7 +268,14 @@ function document(config: DocConfig) {
             client_id: { type: 'string' },
             scope: { type: 'string' },
             cnf: { type: 'object', properties: { jkt: { type: 'string', description: 'RFC 7638 thumbprint of the DPoP key' } } },
+            act: { $ref: '#/components/schemas/Actor' },
           },
+        },
+        Actor: {
+          type: 'object',
+          description: 'RFC 8693 §4.1: the client acting for the subject (token exchange); the previous actor nested in act',
+          required: ['sub'],
+          properties: { sub: { type: 'string' }, act: { $ref: '#/components/schemas/Actor' } },
         },
         Introspection: {
           type: 'object',
@@ -298,6 +306,8 @@ function document(config: DocConfig) {
             jwks_uri: { type: 'string' },
             token_endpoint_auth_signing_alg: SIGNING_ALG,
             dpop_bound_access_tokens: { type: 'boolean' },
+            exchange_audiences: { type: 'array', items: { type: 'string' } },
+            exchange_accepts: { type: 'array', items: { type: 'string' } },
             created_at: { type: 'string', format: 'date-time' },
             secret_rotated_at: { type: 'string', format: 'date-time' },
             previous_secret_expires_at: { type: 'string', format: 'date-time', description: 'until when the replaced secret still works' },
