@@ -20,6 +20,8 @@ export interface CollectorConfig {
   corsOrigins: string[];
   /** `allowed`: Bearer and DPoP-bound tokens; `required`: only DPoP-bound tokens with a proof (SPEC §11). */
   dpop: 'allowed' | 'required';
+  /** Most `act` levels (token-exchange hops) a token may carry; Infinity = no limit. */
+  maxDelegationDepth: number;
 }
 
 /** Exact origins, comma-separated: `https://app.example.com,http://localhost:4000` (scheme, host, port; no path). */
@@ -62,6 +64,12 @@ const schema = {
     .transform((value) => value.split(',').map((origin) => origin.trim()))
     .default([]),
   DPOP: z.enum(['allowed', 'required'], { message: 'allowed (Bearer and DPoP tokens) or required (only DPoP-bound tokens with a proof)' }).default('allowed'),
+  MAX_DELEGATION_DEPTH: z
+    .string()
+    .trim()
+    .regex(/^\d{1,3}$/, 'an integer >= 0 (0: no exchanged tokens, 1: exchanged once), or unset for no limit')
+    .transform(Number)
+    .optional(),
 };
 
 /**
@@ -82,5 +90,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustProxy: e.TRUST_PROXY,
     corsOrigins: e.CORS_ORIGINS,
     dpop: e.DPOP,
+    maxDelegationDepth: e.MAX_DELEGATION_DEPTH ?? Infinity,
   };
 }

@@ -14,6 +14,7 @@ const verifier = createVerifier({
   audience: config.audience,
   jwksUri: config.jwksUri,
   clockTolerance: config.clockTolerance,
+  maxDelegationDepth: config.maxDelegationDepth,
   onKeysetError: (error) => logger.warn({ event: 'jwks_unavailable', reason: error.message }, 'cannot fetch the signing keys'),
 });
 

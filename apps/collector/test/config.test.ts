@@ -15,6 +15,7 @@ describe('loadConfig', () => {
       trustProxy: false,
       corsOrigins: [],
       dpop: 'allowed',
+      maxDelegationDepth: Infinity,
     });
   });
 
@@ -32,6 +33,7 @@ describe('loadConfig', () => {
         TRUST_PROXY: 'loopback, 10.0.0.0/8',
         CORS_ORIGINS: 'http://localhost:4000, https://docs.example.com',
         DPOP: 'required',
+        MAX_DELEGATION_DEPTH: '1',
       }),
     ).toEqual({
       port: 8080,
@@ -45,6 +47,7 @@ describe('loadConfig', () => {
       trustProxy: 'loopback, 10.0.0.0/8',
       corsOrigins: ['http://localhost:4000', 'https://docs.example.com'],
       dpop: 'required',
+      maxDelegationDepth: 1,
     });
   });
 
@@ -87,6 +90,9 @@ describe('loadConfig', () => {
     ['CORS_ORIGINS', 'ftp://files.example'],
     ['DPOP', 'sometimes'],
     ['DPOP', 'disabled'],
+    ['MAX_DELEGATION_DEPTH', '-1'],
+    ['MAX_DELEGATION_DEPTH', 'two'],
+    ['MAX_DELEGATION_DEPTH', '1.5'],
   ])('refuses %s=%s with one line naming the variable', (name, value) => {
     let error: unknown;
     try {

@@ -31,6 +31,22 @@ export const DEFAULT_VERIFIED_CACHE_SIZE = 10_000;
 export const DEFAULT_MAX_TOKEN_LENGTH = 8192;
 
 /**
+ * RFC 8693 §4.1 actor claim of a delegated token (token exchange): `sub` is the party acting for the
+ * token's subject, a nested `act` the party that acted before it. Only the outermost actor is the
+ * current one; nested actors are history.
+ */
+export interface ActorClaim {
+  /** The acting party (Tessera: the client id that exchanged the token). */
+  sub: string;
+  /** The previous actor, when the token was exchanged more than once. */
+  act?: ActorClaim;
+  [claim: string]: unknown;
+}
+
+/** Default `maxDelegationDepth`: no limit. */
+export const DEFAULT_MAX_DELEGATION_DEPTH = Infinity;
+
+/**
  * Claims of a verified RFC 9068 access token. Every listed claim except `scope` and
  * `nbf` is required and type-checked; other claims are passed through.
  */
@@ -53,6 +69,8 @@ export interface AccessTokenClaims {
   client_id: string;
   /** Space-separated granted scopes. */
   scope?: string;
+  /** The delegation chain of a token minted by token exchange (RFC 8693 §4.1); checked to be well-formed. */
+  act?: ActorClaim;
   [claim: string]: unknown;
 }
 
@@ -87,6 +105,12 @@ export interface VerifierOptions {
    * Default 10000; 0 turns the cache off.
    */
   verifiedCacheSize?: number | undefined;
+  /**
+   * Most `act` levels (delegation hops, RFC 8693 §4.1) a token may carry: 0 accepts only tokens without
+   * `act`, 1 a token exchanged once, and so on. A deeper token is refused as invalid_token (401).
+   * An integer >= 0 or `Infinity`. Default `Infinity` (no limit; a malformed `act` is always refused).
+   */
+  maxDelegationDepth?: number | undefined;
 }
 
 /** Per-call options of {@link Verifier.verify}. */
@@ -232,7 +256,17 @@ function keyFits(key: JWK, alg: string): boolean {
   return key.kty === expected.kty && (expected.crv === undefined || key.crv === expected.crv);
 }
 
-function checkClaims(claims: Record<string, unknown>, now: number, tolerance: number): AccessTokenClaims {
+/** The number of `act` levels, or undefined when one is not an object with a string `sub`. */
+function delegationDepth(act: unknown): number | undefined {
+  let depth = 0;
+  for (let actor = act; actor !== undefined; actor = (actor as { act?: unknown }).act) {
+    if (typeof actor !== 'object' || actor === null || Array.isArray(actor) || typeof (actor as { sub?: unknown }).sub !== 'string') return undefined;
+    depth++;
+  }
+  return depth;
+}
+
+function checkClaims(claims: Record<string, unknown>, now: number, tolerance: number, maxDepth: number): AccessTokenClaims {
   for (const name of ['sub', 'jti', 'client_id', 'iss']) {
     if (typeof claims[name] !== 'string') throw new InvalidTokenError(`the access token has an invalid ${name} claim`);
   }
@@ -242,6 +276,9 @@ function checkClaims(claims: Record<string, unknown>, now: number, tolerance: nu
   if (typeof claims.iat !== 'number' || claims.iat > now + tolerance) {
     throw new InvalidTokenError('the access token was issued in the future');
   }
+  const depth = delegationDepth(claims.act);
+  if (depth === undefined) throw new InvalidTokenError('the access token has an invalid act claim');
+  if (depth > maxDepth) throw new InvalidTokenError(`the access token was delegated ${depth} times, more than the ${maxDepth} accepted`);
   return claims as AccessTokenClaims;
 }
 
@@ -261,6 +298,7 @@ class JwtAccessTokenVerifier implements Verifier {
   readonly #algorithms: SigningAlgorithm[];
   readonly #clockTolerance: number;
   readonly #maxTokenLength: number;
+  readonly #maxDelegationDepth: number;
   readonly #keyset: RemoteKeyset;
 
   constructor(options: VerifierOptions) {
@@ -281,6 +319,11 @@ class JwtAccessTokenVerifier implements Verifier {
       fail('verifiedCacheSize', 'must be an integer >= 0 (0 turns the cache off)');
     }
     this.#verifiedCacheSize = cacheSize ?? DEFAULT_VERIFIED_CACHE_SIZE;
+    const maxDepth = options.maxDelegationDepth;
+    if (maxDepth !== undefined && maxDepth !== Infinity && (typeof maxDepth !== 'number' || !Number.isSafeInteger(maxDepth) || maxDepth < 0)) {
+      fail('maxDelegationDepth', 'must be an integer >= 0 or Infinity');
+    }
+    this.#maxDelegationDepth = maxDepth ?? DEFAULT_MAX_DELEGATION_DEPTH;
     this.#keyset = new RemoteKeyset({
       issuer,
       jwksUri,
@@ -353,7 +396,7 @@ class JwtAccessTokenVerifier implements Verifier {
       if (error instanceof GuardError) throw error;
       throw new InvalidTokenError(describe(error));
     }
-    const claims = checkClaims(payload, Math.floor(Date.now() / 1000), this.#clockTolerance);
+    const claims = checkClaims(payload, Math.floor(Date.now() / 1000), this.#clockTolerance, this.#maxDelegationDepth);
     if (cacheKey !== undefined && key !== undefined) {
       if (this.#verified.size >= this.#verifiedCacheSize) this.#verified.delete(this.#verified.keys().next().value!);
       this.#verified.set(cacheKey, { claims: structuredClone(claims), kid: header.kid as string, key, until: claims.exp + this.#clockTolerance });

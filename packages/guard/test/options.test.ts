@@ -32,6 +32,10 @@ describe('createVerifier options', () => {
     ['timeout', { timeout: 1.5 }, /^"timeout" must be a positive integer \(milliseconds\)/],
     ['fetch', { fetch: 'yes' }, /^"fetch" must be a function/],
     ['onKeysetError', { onKeysetError: 1 }, /^"onKeysetError" must be a function/],
+    ['maxDelegationDepth', { maxDelegationDepth: -1 }, /^"maxDelegationDepth" must be an integer >= 0 or Infinity/],
+    ['maxDelegationDepth', { maxDelegationDepth: 1.5 }, /^"maxDelegationDepth"/],
+    ['maxDelegationDepth', { maxDelegationDepth: '1' }, /^"maxDelegationDepth"/],
+    ['maxDelegationDepth', { maxDelegationDepth: Number.NaN }, /^"maxDelegationDepth"/],
   ])('refuses a bad %s with a TypeError naming it', (_name, override, message) => {
     const build = () => createVerifier({ ...base, ...override } as VerifierOptions);
     expect(build).toThrow(TypeError);

@@ -40,6 +40,33 @@ describe('verify', () => {
     expect(claims.exp).toBeGreaterThan(Date.now() / 1000);
   });
 
+  it('exposes the act claim of a delegated token and refuses a malformed one', async () => {
+    const act = { sub: 'service-b', act: { sub: 'service-a' } };
+    const claims = await verifier.verify(await issuer.sign({ sub: 'caller', client_id: 'service-b', act }));
+    expect(claims.act).toEqual(act);
+    expect(claims.act?.act?.sub).toBe('service-a');
+    for (const bad of ['service-a', { sub: 1 }, { act: { sub: 'x' } }, { sub: 'b', act: [] }, { sub: 'b', act: { sub: 'a', act: null } }, []]) {
+      const error = await rejection(verifier.verify(await issuer.sign({ act: bad })));
+      expect(error, JSON.stringify(bad)).toBeInstanceOf(InvalidTokenError);
+      expect((error as InvalidTokenError).description).toBe('the access token has an invalid act claim');
+    }
+  });
+
+  it('refuses a token delegated more often than maxDelegationDepth', async () => {
+    const once = await issuer.sign({ act: { sub: 'service-a' } });
+    const twice = await issuer.sign({ act: { sub: 'service-b', act: { sub: 'service-a' } } });
+    const plain = await issuer.sign({});
+    const depth1 = createVerifier({ issuer: issuer.url, audience: 'collector', cooldown: 3600, maxDelegationDepth: 1 });
+    await expect(depth1.verify(plain)).resolves.toBeDefined();
+    await expect(depth1.verify(once)).resolves.toMatchObject({ act: { sub: 'service-a' } });
+    const error = await rejection(depth1.verify(twice));
+    expect(error).toBeInstanceOf(InvalidTokenError);
+    expect((error as InvalidTokenError).description).toBe('the access token was delegated 2 times, more than the 1 accepted');
+    const depth0 = createVerifier({ issuer: issuer.url, audience: 'collector', cooldown: 3600, maxDelegationDepth: 0 });
+    expect(await rejection(depth0.verify(once))).toBeInstanceOf(InvalidTokenError);
+    await expect(verifier.verify(twice)).resolves.toBeDefined();
+  });
+
   it('accepts typ application/at+jwt and an aud array containing the audience', async () => {
     const token = await issuer.sign({ aud: ['billing', 'collector'] }, { header: { typ: 'application/at+jwt' } });
     await expect(verifier.verify(token)).resolves.toMatchObject({ aud: ['billing', 'collector'] });
