@@ -4,7 +4,7 @@
  * tokens, single-flight concurrent callers, and call resource servers with it.
  * @packageDocumentation
  */
-export { createTokenClient, type TokenClient } from './token-client.js';
+export { createTokenClient, type ExchangeRequest, type TokenClient } from './token-client.js';
 export { TokenClientError, type TokenClientErrorCode } from './errors.js';
 export {
   DEFAULT_REFRESH_SKEW,

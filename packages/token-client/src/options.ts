@@ -149,7 +149,8 @@ const fail = (name: string, what: string): never => {
 
 const nonEmpty = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
 
-function resolveScope(scope: unknown): string | undefined {
+/** A scope option as one space-separated string; TypeError naming `scope` when malformed. */
+export function resolveScope(scope: unknown): string | undefined {
   if (scope === undefined) return undefined;
   const list = typeof scope === 'string' ? scope.split(' ').filter(Boolean) : Array.isArray(scope) ? (scope as unknown[]) : undefined;
   if (!list || list.length === 0 || !list.every((s) => typeof s === 'string' && SCOPE_TOKEN.test(s))) {

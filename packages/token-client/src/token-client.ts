@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { asksForNonce, createDpopSigner, type DpopSigner } from './dpop.js';
 import { TokenClientError } from './errors.js';
-import { isHttpUrl, resolveOptions, type ResolvedOptions, type TokenClientOptions } from './options.js';
+import { isHttpUrl, resolveOptions, resolveScope, type ResolvedOptions, type TokenClientOptions } from './options.js';
 
 /** A client of one authorization server, holding one client's tokens. Create it with {@link createTokenClient}. */
 export interface TokenClient {
@@ -20,6 +20,16 @@ export interface TokenClient {
   /** Drops the cached access token (not the refresh token): the next `getAccessToken()` gets a new one. */
   invalidate(): void;
   /**
+   * RFC 8693 token exchange: trades `subjectToken` (an access token this client's service received,
+   * meant for it) for a token to call `resource` on the subject's behalf, with `scope` (default: what
+   * the subject token and this client both hold). The result is cached per (SHA-256 of the subject
+   * token, resource, scope) until `refreshSkew` seconds before it expires; concurrent calls for the same
+   * key share one request. Errors are not cached.
+   * @throws {@link TokenClientError} with the server's error (`invalid_grant`, `invalid_target`, …);
+   *   a `TypeError` for a bad argument.
+   */
+  exchange(request: ExchangeRequest): Promise<string>;
+  /**
    * `fetch` with `Authorization: Bearer <access token>` (replacing any Authorization header), or with `dpop`
    * and a DPoP-bound token `Authorization: DPoP <access token>` plus a fresh `DPoP` proof for this method and URL.
    * A 401 asking for a DPoP nonce is retried once with it. On another 401 it invalidates that token and
@@ -29,6 +39,21 @@ export interface TokenClient {
    */
   fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
 }
+
+/** The arguments of {@link TokenClient.exchange}. */
+export interface ExchangeRequest {
+  /** The access token to exchange (the caller's token this service received). */
+  subjectToken: string;
+  /** The target service: RFC 8707 `resource`, one of the client's registered `exchange_audiences`. */
+  resource: string;
+  /** Scopes to request (array or space-separated string). Default: the intersection the server grants. */
+  scope?: string | readonly string[] | undefined;
+}
+
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+/** Most exchanged tokens kept; beyond it, expired ones and then the oldest are dropped. */
+const EXCHANGE_CACHE_SIZE = 1000;
 
 interface Issued {
   accessToken: string;
@@ -53,6 +78,12 @@ const isKeyLike = (key: unknown): key is CryptoKey | KeyObject =>
   typeof key === 'object' && key !== null && ('algorithm' in key || 'asymmetricKeyType' in key);
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** base64 of SHA-256 (WebCrypto, so the client stays free of node: imports). */
+async function sha256(text: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
+  return btoa(String.fromCharCode(...digest));
+}
 
 /** RFC 6749 §2.3.1: Basic credentials are form-encoded before base64. */
 const formEncode = (value: string) => encodeURIComponent(value).replace(/%20/g, '+');
@@ -88,9 +119,12 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     if (nonce && nonce.length <= 1024) nonces.set(new URL(url).origin, nonce);
   };
 
-  const redact = (text: string) => {
+  const exchanged = new Map<string, { token: string; renewAt: number }>();
+  const exchanging = new Map<string, Promise<string>>();
+
+  const redact = (text: string, extra: readonly string[] = []) => {
     let out = text;
-    for (const secret of [o.clientSecret, refreshToken]) if (secret) out = out.split(secret).join('[redacted]');
+    for (const secret of [o.clientSecret, refreshToken, ...extra]) if (secret) out = out.split(secret).join('[redacted]');
     out = out.replace(/[\x00-\x1F\x7F]+/g, ' ');
     return out.length > MAX_DESCRIPTION ? `${out.slice(0, MAX_DESCRIPTION)}…` : out;
   };
@@ -140,7 +174,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       throw error;
     }));
 
-  async function requestToken(url: string, params: Record<string, string>): Promise<Issued> {
+  async function requestToken(url: string, params: Record<string, string>, secrets: readonly string[] = []): Promise<Issued> {
     const body = new URLSearchParams(params);
     const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
     if (o.clientAssertion) {
@@ -169,7 +203,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     const json = await readJson(res);
     if (res.status !== 200) {
       if (isObject(json) && typeof json.error === 'string' && ERROR_CODE.test(json.error)) {
-        const description = typeof json.error_description === 'string' ? redact(json.error_description) : undefined;
+        const description = typeof json.error_description === 'string' ? redact(json.error_description, secrets) : undefined;
         throw new TokenClientError(json.error, description, res.status);
       }
       throw new TokenClientError('invalid_response', `token endpoint answered ${res.status} without an OAuth error`, res.status);
@@ -212,10 +246,42 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       issued = await requestToken(url, params);
       refreshToken = issued.refreshToken;
     }
-    const { expiresIn } = issued;
-    const renewAt = expiresIn === undefined ? Infinity : startedAt + (expiresIn - Math.min(o.refreshSkew, expiresIn / 2)) * 1000;
-    cached = { token: issued.accessToken, scheme: issued.scheme, renewAt };
+    cached = { token: issued.accessToken, scheme: issued.scheme, renewAt: renewAt(startedAt, issued.expiresIn) };
     return issued.accessToken;
+  }
+
+  const renewAt = (startedAt: number, expiresIn: number | undefined) =>
+    expiresIn === undefined ? Infinity : startedAt + (expiresIn - Math.min(o.refreshSkew, expiresIn / 2)) * 1000;
+
+  async function obtainExchanged(key: string, params: Record<string, string>, subjectToken: string): Promise<string> {
+    const url = await endpoint();
+    const startedAt = o.clock();
+    const issued = await requestToken(url, params, [subjectToken]);
+    const now = o.clock();
+    if (exchanged.size >= EXCHANGE_CACHE_SIZE) {
+      for (const [k, entry] of exchanged) if (entry.renewAt <= now) exchanged.delete(k);
+      if (exchanged.size >= EXCHANGE_CACHE_SIZE) exchanged.delete(exchanged.keys().next().value!);
+    }
+    exchanged.set(key, { token: issued.accessToken, renewAt: renewAt(startedAt, issued.expiresIn) });
+    return issued.accessToken;
+  }
+
+  async function exchange(request: ExchangeRequest): Promise<string> {
+    if (typeof request !== 'object' || request === null) throw new TypeError('exchange() takes {subjectToken, resource, scope?}');
+    const { subjectToken, resource } = request;
+    if (typeof subjectToken !== 'string' || !B64TOKEN.test(subjectToken)) throw new TypeError('"subjectToken" must be an access token');
+    if (typeof resource !== 'string' || resource.length === 0) throw new TypeError('"resource" must be a non-empty string');
+    const scope = resolveScope(request.scope);
+    const key = [await sha256(subjectToken), resource, scope ?? ''].join('\n');
+    const hit = exchanged.get(key);
+    if (hit && o.clock() < hit.renewAt) return hit.token;
+    const inFlight = exchanging.get(key);
+    if (inFlight) return inFlight;
+    const params: Record<string, string> = { grant_type: TOKEN_EXCHANGE, subject_token: subjectToken, subject_token_type: ACCESS_TOKEN_TYPE, resource };
+    if (scope) params.scope = scope;
+    const pendingExchange = obtainExchanged(key, params, subjectToken).finally(() => exchanging.delete(key));
+    exchanging.set(key, pendingExchange);
+    return pendingExchange;
   }
 
   async function getAccessToken(): Promise<string> {
@@ -265,6 +331,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     invalidate() {
       cached = undefined;
     },
+    exchange,
     fetch: authorizedFetch,
   };
 }
