@@ -56,6 +56,7 @@ const CONTENT_TYPES = [
   ';;;',
   '',
 ];
+const EXCHANGE_PARAMS = ['subject_token', 'subject_token_type', 'audience', 'actor_token', 'actor_token_type', 'requested_token_type', 'requested_subject', 'exchange_audiences'];
 const PARAM_NAMES = [
   'grant_type',
   'client_id',
@@ -76,8 +77,14 @@ const PARAM_NAMES = [
   'jwks_uri',
   'token_endpoint_auth_signing_alg',
   'previous_secret_expires_in',
+  ...EXCHANGE_PARAMS,
 ];
 const PARAM_VALUES = [
+  'urn:ietf:params:oauth:grant-type:token-exchange',
+  'urn:ietf:params:oauth:token-type:access_token',
+  'urn:ietf:params:oauth:token-type:refresh_token',
+  'urn:ietf:params:oauth:token-type:junk',
+  'exchanged-for',
   'client_credentials',
   'refresh_token',
   'password',
@@ -140,7 +147,32 @@ function base64(text: string) {
   return Buffer.from(text, 'utf8').toString('base64');
 }
 
-function generate(random: () => number, paths: string[], adminToken: string, accessToken: string): RawRequest {
+/** A real token as the value of subject_token half the time, so token-exchange requests get past parsing. */
+const valueFor = (random: () => number, name: string, accessToken: string) =>
+  name === 'subject_token' && random() < 0.5 ? accessToken : pick(random, PARAM_VALUES);
+
+/** A well-formed POST /token of the token-exchange grant by a client that may use it, its parameters mangled. */
+function exchangeRequest(random: () => number, accessToken: string, exchanger: string): RawRequest {
+  const params: [string, string][] = [['grant_type', 'urn:ietf:params:oauth:grant-type:token-exchange']];
+  const names = ['subject_token', 'subject_token_type', 'resource', 'audience', 'scope', ...EXCHANGE_PARAMS];
+  const n = 1 + Math.floor(random() * 6);
+  for (let i = 0; i < n; i++) {
+    const name = pick(random, names);
+    const value = name === 'resource' || name === 'audience' ? pick(random, ['exchanged-for', 'collector', '', 'x'.repeat(600)]) : valueFor(random, name, accessToken);
+    params.push([name, value]);
+  }
+  const json = random() < 0.3;
+  const body = json ? JSON.stringify(Object.fromEntries(params.map(([k, v]) => [k, random() < 0.15 ? pick(random, JSON_VALUES) : v]))) : new URLSearchParams(params).toString();
+  return {
+    method: 'POST',
+    path: '/token',
+    headers: [['Content-Type', json ? 'application/json' : 'application/x-www-form-urlencoded'], ['Authorization', `Basic ${exchanger}`]],
+    body: Buffer.from(body, 'utf8'),
+  };
+}
+
+function generate(random: () => number, paths: string[], adminToken: string, accessToken: string, exchanger: string): RawRequest {
+  if (paths.includes('/token') && random() < 0.12) return exchangeRequest(random, accessToken, exchanger);
   let path = pick(random, paths).replace('%s', random() < 0.5 ? pick(random, JUNK_SEGMENTS) : 'test-admin');
   if (random() < 0.25) path += `/${pick(random, JUNK_SEGMENTS)}`;
   if (random() < 0.2) path += `?${pick(random, PARAM_NAMES)}=${encodeURIComponent(pick(random, PARAM_VALUES))}&x=%zz`;
@@ -154,6 +186,7 @@ function generate(random: () => number, paths: string[], adminToken: string, acc
   else if (auth < 0.4) headers.push(['Authorization', `Bearer ${random() < 0.5 ? adminToken : accessToken}`]);
   else if (auth < 0.5) headers.push(['Authorization', pick(random, ['Bearer', 'Bearer a b', 'Bearer ' + 'a'.repeat(9000), 'Digest x', 'bearer\tx', 'Basic'])]);
   else if (auth < 0.6) headers.push(['Authorization', pick(random, [`DPoP ${accessToken}`, 'DPoP', 'DPoP a b', `dpop ${'x'.repeat(9000)}`])]);
+  else if (auth < 0.7) headers.push(['Authorization', `Basic ${exchanger}`]);
   if (random() < 0.3) {
     headers.push(['DPoP', pick(random, DPOP_VALUES)]);
     if (random() < 0.2) headers.push(['DPoP', pick(random, DPOP_VALUES)]);
@@ -171,14 +204,17 @@ function generate(random: () => number, paths: string[], adminToken: string, acc
     const n = Math.floor(random() * (random() < 0.1 ? 80 : 6));
     for (let i = 0; i < n; i++) {
       const name = random() < 0.8 ? pick(random, PARAM_NAMES) : pick(random, JUNK_SEGMENTS);
-      const value = pick(random, PARAM_VALUES);
+      const value = valueFor(random, name, accessToken);
       pairs.push(`${random() < 0.9 ? encodeURIComponent(name) : name}=${random() < 0.9 ? encodeURIComponent(value) : value}`);
     }
     body = pairs.join('&');
   } else if (shape < 0.6) {
     const object: Record<string, unknown> = {};
     const n = Math.floor(random() * 6);
-    for (let i = 0; i < n; i++) object[pick(random, PARAM_NAMES)] = random() < 0.5 ? pick(random, PARAM_VALUES) : pick(random, JSON_VALUES);
+    for (let i = 0; i < n; i++) {
+      const name = pick(random, PARAM_NAMES);
+      object[name] = random() < 0.5 ? valueFor(random, name, accessToken) : pick(random, JSON_VALUES);
+    }
     body = JSON.stringify(random() < 0.1 ? [object] : object);
   } else if (shape < 0.75) {
     body = pick(random, ['{', '{"a":', '[]', '"x"', 'null', '1', '{"__proto__":{"polluted":1}}', '{"constructor":{"prototype":{}}}', '\u0000\u0001', '{"a":1,"a":2}', '[[[[[[[[[[]]]]]]]]]]']);
@@ -195,6 +231,7 @@ describe('malformed requests to both apps', () => {
   let adminToken: string;
   let accessToken: string;
   let survivor: { client_id: string; client_secret: string };
+  let exchanger: string;
   const collectorLogs = new LogCapture();
 
   beforeAll(async () => {
@@ -205,6 +242,15 @@ describe('malformed requests to both apps', () => {
     accessToken = (await h.clientCredentials(client)).body.access_token as string;
     const made = await h.deps.clients.create({ name: 'survivor', scopes: ['collect'], audiences: ['collector'] });
     survivor = { client_id: made.client.client_id, client_secret: made.secret };
+    const exchanging = await h.deps.clients.create({
+      name: 'exchanger',
+      scopes: ['collect', 'read'],
+      audiences: ['exchanger'],
+      grant_types: ['urn:ietf:params:oauth:grant-type:token-exchange'],
+      exchange_audiences: ['exchanged-for'],
+      exchange_accepts: ['collector'],
+    });
+    exchanger = base64(`${exchanging.client.client_id}:${exchanging.secret}`);
     const verifier = createVerifier({ issuer: ISSUER, audience: 'collector', jwksUri: `http://127.0.0.1:${portOf(auth)}/.well-known/jwks.json` });
     collector = await listen(
       createCollectorApp({ config: { requiredScope: 'collect', trustProxy: false }, verifier, logger: pino({ level: 'info' }, collectorLogs.stream), registry: new Registry() }),
@@ -224,7 +270,7 @@ describe('malformed requests to both apps', () => {
     const random = prng(seed);
     const failures: string[] = [];
     const statuses = new Map<number, number>();
-    const requests = Array.from({ length: count }, (_, i) => ({ i, request: generate(random, [...paths], adminToken, accessToken) }));
+    const requests = Array.from({ length: count }, (_, i) => ({ i, request: generate(random, [...paths], adminToken, accessToken, exchanger) }));
     for (let start = 0; start < requests.length; start += 8) {
       await Promise.all(
         requests.slice(start, start + 8).map(async ({ i, request }) => {
