@@ -70,6 +70,15 @@ describe.each(STORE_KINDS)('token exchange (SPEC §14) on the %s store', (kind) 
     expect(res.body.scope).toBe('read');
   });
 
+  it('introspection shows act and the caller as sub; the exchanging client may revoke the new token', async () => {
+    const minted = (await exchangeSubject()).body.access_token as string;
+    const introspector = await h.createClient({ name: 'introspector', scopes: ['introspect'], grant_types: ['client_credentials'] });
+    const introspect = (token: string) => h.http.post('/introspect').auth(introspector.client_id, introspector.client_secret).type('form').send({ token });
+    expect((await introspect(minted)).body).toMatchObject({ active: true, sub: caller.client_id, client_id: serviceA.client_id, act: { sub: serviceA.client_id } });
+    expect((await h.http.post('/revoke').auth(serviceA.client_id, serviceA.client_secret).type('form').send({ token: minted })).status).toBe(200);
+    expect((await introspect(minted)).body).toEqual({ active: false });
+  });
+
   it('lists the grant type in the metadata', async () => {
     const meta = (await h.http.get('/.well-known/oauth-authorization-server')).body;
     expect(meta.grant_types_supported).toContain(GRANT);
