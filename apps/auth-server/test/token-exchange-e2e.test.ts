@@ -100,7 +100,7 @@ describe('token exchange end to end: caller → service A → service B (→ ser
 
     const refused = await strict.collect(forC);
     expect(refused.status).toBe(401);
-    expect(refused.headers.get('www-authenticate')).toMatch(/error="invalid_token", error_description="the access token was delegated 2 times/);
+    expect(refused.headers.get('www-authenticate')).toMatch(/error="invalid_token", error_description="the access token has 2 delegation levels/);
     const accepted = await lenient.collect(forC);
     expect(accepted.status).toBe(200);
     expect(((await accepted.json()) as { claims: { act: unknown } }).claims.act).toEqual({ sub: serviceB.client_id, act: { sub: serviceA.client_id } });

@@ -36,7 +36,7 @@ describe('collector process (dist/main.js)', () => {
   });
 
   it('serves tokens of the configured issuer and shuts down on SIGTERM', async () => {
-    const child = run({ PORT: '0', ISSUER: issuer.url, LOG_LEVEL: 'info' });
+    const child = run({ PORT: '0', ISSUER: issuer.url, LOG_LEVEL: 'info', MAX_DELEGATION_DEPTH: '0' });
     const exited = once(child, 'exit');
     const lines = createInterface({ input: child.stdout });
     let port = 0;
@@ -51,6 +51,9 @@ describe('collector process (dist/main.js)', () => {
     const res = await fetch(`http://127.0.0.1:${port}/collect`, { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ message: 'collected', claims: { iss: issuer.url } });
+    const delegated = await fetch(`http://127.0.0.1:${port}/collect`, { headers: { authorization: `Bearer ${await issuer.sign({ act: { sub: 'service-a' } })}` } });
+    expect(delegated.status).toBe(401);
+    expect(delegated.headers.get('www-authenticate')).toMatch(/error="invalid_token", error_description="the access token has 1 delegation levels \(act\), more than the 0 accepted"/);
 
     child.kill('SIGTERM');
     const rest = output(child.stdout);

@@ -278,7 +278,7 @@ function checkClaims(claims: Record<string, unknown>, now: number, tolerance: nu
   }
   const depth = delegationDepth(claims.act);
   if (depth === undefined) throw new InvalidTokenError('the access token has an invalid act claim');
-  if (depth > maxDepth) throw new InvalidTokenError(`the access token was delegated ${depth} times, more than the ${maxDepth} accepted`);
+  if (depth > maxDepth) throw new InvalidTokenError(`the access token has ${depth} delegation levels (act), more than the ${maxDepth} accepted`);
   return claims as AccessTokenClaims;
 }
 

@@ -61,7 +61,7 @@ describe('verify', () => {
     await expect(depth1.verify(once)).resolves.toMatchObject({ act: { sub: 'service-a' } });
     const error = await rejection(depth1.verify(twice));
     expect(error).toBeInstanceOf(InvalidTokenError);
-    expect((error as InvalidTokenError).description).toBe('the access token was delegated 2 times, more than the 1 accepted');
+    expect((error as InvalidTokenError).description).toBe('the access token has 2 delegation levels (act), more than the 1 accepted');
     const depth0 = createVerifier({ issuer: issuer.url, audience: 'collector', cooldown: 3600, maxDelegationDepth: 0 });
     expect(await rejection(depth0.verify(once))).toBeInstanceOf(InvalidTokenError);
     await expect(verifier.verify(twice)).resolves.toBeDefined();
