@@ -1,5 +1,6 @@
-import { invalidGrant, invalidRequest, invalidScope, invalidTarget, unauthorizedClient } from '../errors.js';
+import { invalidDpopProof, invalidGrant, invalidRequest, invalidScope, invalidTarget, unauthorizedClient } from '../errors.js';
 import type { AppDeps } from '../deps.js';
+import type { DpopBinding } from '../dpop/binding.js';
 import type { Params } from '../schemas/oauth.js';
 import { TOKEN_EXCHANGE_GRANT, type ClientRecord } from '../store/store.js';
 import type { ActorClaim } from '../tokens/access-token.js';
@@ -53,9 +54,12 @@ function exchangeScope(requested: string | undefined, subjectScope: string, clie
  * subject token) for one to call `target` on the subject's behalf. The new token keeps the subject's
  * `sub`, names the exchanging client as `client_id` and as the outermost actor in `act`, carries at most
  * the scope both hold, and expires no later than the subject token. No refresh token.
+ * A DPoP-bound subject token is accepted (its audience, not its key holder, exchanges it; the subject's `cnf`
+ * is never copied); the new token is bound to the exchange request's own proof key (`dpop`), if any.
  */
-export async function tokenExchangeGrant(deps: AppDeps, client: ClientRecord, params: Params): Promise<TokenExchangeResponse> {
+export async function tokenExchangeGrant(deps: AppDeps, client: ClientRecord, params: Params, dpop?: DpopBinding): Promise<TokenExchangeResponse> {
   if (!client.grant_types.includes(TOKEN_EXCHANGE_GRANT)) throw unauthorizedClient('the client may not use the token-exchange grant');
+  if (client.dpop_bound_access_tokens && !dpop) throw invalidDpopProof('the client must send a DPoP proof (dpop_bound_access_tokens)');
   for (const name of REFUSED_PARAMS) {
     if (params[name] !== undefined) throw invalidRequest(`${name} is not supported`);
   }
@@ -78,7 +82,7 @@ export async function tokenExchangeGrant(deps: AppDeps, client: ClientRecord, pa
 
   const scope = exchangeScope(params.scope, subject.scope, client.scopes);
   const act: ActorClaim = { sub: client.client_id, ...(subject.act ? { act: subject.act } : {}) };
-  const response = await tokenResponse(deps, client, { scope, audience: target, subject: subject.sub, act, notAfter: subject.exp });
+  const response = await tokenResponse(deps, client, { scope, audience: target, subject: subject.sub, act, notAfter: subject.exp, dpop });
   deps.metrics.tokenExchanges.inc({ audience: target });
   deps.metrics.tokensIssued.inc({ grant: 'token_exchange' });
   deps.logger.info({ event: 'token_exchange', client_id: client.client_id, sub: subject.sub, target, scope }, 'token exchanged');
