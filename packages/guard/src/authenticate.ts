@@ -16,7 +16,7 @@ import {
   verifyDpopProof,
   type DpopReplayStore,
 } from './dpop.js';
-import { normalizeScopes, SUPPORTED_ALGORITHMS, type AccessTokenClaims, type Verifier } from './verifier.js';
+import { normalizeScopes, SUPPORTED_ALGORITHMS, type AccessTokenClaims, type Verifier, type VerifyOptions } from './verifier.js';
 
 /** A request's credentials as an adapter (express, fastify, node:http…) read them. */
 export interface CredentialRequest {
@@ -71,6 +71,8 @@ export interface RequestAuthenticatorOptions {
 export interface AuthenticateOptions {
   /** Scopes the token must all carry (array or space-separated string). */
   scopes?: string | readonly string[] | undefined;
+  /** Audiences accepted for this call (see {@link VerifyOptions.audience}). Default: the verifier's. */
+  audience?: VerifyOptions['audience'];
 }
 
 /** Framework-free request authentication: the `Authorization` scheme, the token and, for DPoP, the proof. */
@@ -160,7 +162,7 @@ class Authenticator implements RequestAuthenticator {
     try {
       const parsed = parseAuthorization(request.authorization, this.dpop);
       scheme = parsed.scheme;
-      const result = await this.#check(request, parsed.scheme, parsed.token);
+      const result = await this.#check(request, parsed.scheme, parsed.token, options.audience);
       const granted = new Set((result.claims.scope ?? '').split(' '));
       if (scopes.some((scope) => !granted.has(scope))) throw new InsufficientScopeError(scopes);
       return result;
@@ -170,10 +172,10 @@ class Authenticator implements RequestAuthenticator {
     }
   }
 
-  async #check(request: CredentialRequest, scheme: 'Bearer' | 'DPoP', token: string): Promise<AuthResult> {
+  async #check(request: CredentialRequest, scheme: 'Bearer' | 'DPoP', token: string, audience: VerifyOptions['audience']): Promise<AuthResult> {
     if (scheme === 'Bearer') {
       if (this.dpop === 'required') throw new InvalidTokenError('this resource requires a DPoP-bound access token and a DPoP proof');
-      const claims = await this.verifier.verify(token);
+      const claims = await this.verifier.verify(token, { audience });
       if (boundKey(claims) !== undefined) {
         throw new InvalidTokenError('the access token is DPoP-bound: present it with the DPoP scheme and a proof');
       }
@@ -182,7 +184,7 @@ class Authenticator implements RequestAuthenticator {
     if (request.dpop.length !== 1) {
       throw new InvalidDpopProofError(request.dpop.length === 0 ? 'a DPoP proof is required' : 'the request must carry exactly one DPoP header');
     }
-    const claims = await this.verifier.verify(token);
+    const claims = await this.verifier.verify(token, { audience });
     const jkt = boundKey(claims);
     if (jkt === undefined) throw new InvalidTokenError('the access token is not DPoP-bound: present it with the Bearer scheme');
     try {

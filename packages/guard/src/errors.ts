@@ -138,8 +138,9 @@ export class InsufficientScopeError extends GuardError {
     this.scopes = scopes;
   }
 
+  /** Adds `scope="…"` unless no scopes are named (a refusal that no scope would lift). */
   protected override challengeParams(): string {
-    return `${super.challengeParams()}, scope=${quote(this.scopes.join(' '))}`;
+    return this.scopes.length === 0 ? super.challengeParams() : `${super.challengeParams()}, scope=${quote(this.scopes.join(' '))}`;
   }
 }
 

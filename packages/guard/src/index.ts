@@ -1,7 +1,9 @@
 /**
  * `@tessera/guard`: verify RFC 9068 JWT access tokens against an issuer's published
- * JWKS, with a framework-free core ({@link createVerifier}) and express glue
- * ({@link requireAccessToken}).
+ * JWKS, with a framework-free core ({@link createVerifier}, {@link createRequestAuthenticator},
+ * {@link createRequestGuard}), express glue ({@link requireAccessToken}) and node:http glue
+ * ({@link createAuthenticator}). The fastify plugin is the subpath `@tessera/guard/fastify`, so that
+ * nothing here needs fastify or its types.
  * @packageDocumentation
  */
 export {
@@ -57,4 +59,14 @@ export {
   type RequestAuthenticator,
   type RequestAuthenticatorOptions,
 } from './authenticate.js';
+export {
+  createRequestGuard,
+  absoluteUrl,
+  headerValues,
+  type GuardGlueOptions,
+  type GuardOptions,
+  type RequestGuard,
+  type RequestParts,
+} from './request.js';
 export { requireAccessToken, extractBearerToken, requestUrl, type RequireAccessTokenOptions } from './express.js';
+export { createAuthenticator, sendGuardError, type Authenticator, type AuthenticatorOptions } from './node.js';

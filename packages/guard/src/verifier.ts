@@ -117,6 +117,11 @@ export interface VerifierOptions {
 export interface VerifyOptions {
   /** Scopes the token must all carry (array or space-separated string). */
   scopes?: string | readonly string[] | undefined;
+  /**
+   * Audiences accepted for this call: the token's `aud` must contain at least one of them.
+   * Default: the verifier's `audience`. Checked on every call, cached tokens included.
+   */
+  audience?: string | readonly string[] | undefined;
 }
 
 /** Verifies access tokens against one issuer's published keys. */
@@ -131,6 +136,7 @@ export interface Verifier {
    * Verifies a compact JWT access token and returns its claims.
    * @throws {@link InvalidTokenError} (401), {@link InsufficientScopeError} (403) or
    *   {@link KeysetUnavailableError} (503); never any other {@link GuardError}.
+   *   A TypeError when `options` are malformed.
    */
   verify(token: string, options?: VerifyOptions): Promise<AccessTokenClaims>;
   /**
@@ -196,6 +202,14 @@ export function normalizeScopes(scopes: string | readonly string[] | undefined, 
     fail(name, 'must be scope tokens (a string array or a space-separated string)');
   }
   return [...list];
+}
+
+function checkAudiences(value: unknown): string[] {
+  const list = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(list) || list.length === 0 || list.some((entry) => typeof entry !== 'string' || entry.length === 0)) {
+    fail('audience', 'must be a non-empty string or a non-empty array of them');
+  }
+  return list as string[];
 }
 
 function describe(error: unknown): string {
@@ -269,6 +283,10 @@ function delegationDepth(act: unknown): number | undefined {
 function checkClaims(claims: Record<string, unknown>, now: number, tolerance: number, maxDepth: number): AccessTokenClaims {
   for (const name of ['sub', 'jti', 'client_id', 'iss']) {
     if (typeof claims[name] !== 'string') throw new InvalidTokenError(`the access token has an invalid ${name} claim`);
+  }
+  const { aud } = claims;
+  if (typeof aud !== 'string' && !(Array.isArray(aud) && aud.every((entry) => typeof entry === 'string'))) {
+    throw new InvalidTokenError('the access token has an invalid aud claim');
   }
   if (claims.scope !== undefined && typeof claims.scope !== 'string') {
     throw new InvalidTokenError('the access token has an invalid scope claim');
@@ -346,6 +364,7 @@ class JwtAccessTokenVerifier implements Verifier {
 
   async verify(token: string, options: VerifyOptions = {}): Promise<AccessTokenClaims> {
     const scopes = normalizeScopes(options.scopes);
+    const audiences = options.audience === undefined ? [this.audience] : checkAudiences(options.audience);
     if (typeof token !== 'string' || token.length === 0) throw new InvalidTokenError('the access token is empty');
     if (token.length > this.#maxTokenLength) {
       throw new InvalidTokenError(`the access token is longer than ${this.#maxTokenLength} characters`);
@@ -353,6 +372,11 @@ class JwtAccessTokenVerifier implements Verifier {
     const cacheKey = this.#verifiedCacheSize > 0 ? createHash('sha256').update(token).digest('base64url') : undefined;
     const remembered = cacheKey === undefined ? undefined : this.#remembered(cacheKey);
     const claims = remembered ? structuredClone(remembered) : await this.#verifyFully(token, cacheKey);
+
+    const aud = typeof claims.aud === 'string' ? [claims.aud] : claims.aud;
+    if (!audiences.some((audience) => aud.includes(audience))) {
+      throw new InvalidTokenError('the access token is not intended for this audience');
+    }
 
     const granted = new Set((claims.scope ?? '').split(' '));
     if (scopes.some((scope) => !granted.has(scope))) throw new InsufficientScopeError(scopes);
@@ -385,7 +409,6 @@ class JwtAccessTokenVerifier implements Verifier {
         },
         {
           issuer: this.issuer,
-          audience: this.audience,
           algorithms: this.#algorithms,
           clockTolerance: this.#clockTolerance,
           typ: 'at+jwt',

@@ -1,9 +1,11 @@
+import { once } from 'node:events';
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import express, { type Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVerifier, requireAccessToken, type RequireAccessTokenOptions } from '../src/index.js';
+import { runAdapterCases } from './helpers/cases.js';
 import { TestIssuer } from './helpers/issuer.js';
 
 let issuer: TestIssuer;
@@ -124,4 +126,18 @@ describe('requireAccessToken', () => {
     expect(() => requireAccessToken({ issuer: issuer.url, audience: 'a', realm: 'a"b' })).toThrow(/"realm"/);
     expect(() => requireAccessToken({ issuer: issuer.url, audience: 'a', scopes: ['has space'] })).toThrow(/"scopes"/);
   });
+});
+
+runAdapterCases('express', async ({ verifier, down }) => {
+  const server = express();
+  server.use(express.json());
+  server.all('/collect', requireAccessToken({ verifier, scopes: 'collect', realm: 'collector' }), (req, res) => {
+    res.json({ claims: req.auth?.claims, tokenLength: req.auth?.token.length });
+  });
+  server.all('/down', requireAccessToken({ verifier: down, realm: 'collector' }), (_req, res) => {
+    res.json({});
+  });
+  const listening = server.listen(0, '127.0.0.1');
+  await once(listening, 'listening');
+  return listening;
 });

@@ -72,6 +72,17 @@ describe('verify', () => {
     await expect(verifier.verify(token)).resolves.toMatchObject({ aud: ['billing', 'collector'] });
   });
 
+  it('takes the accepted audiences per call, checked again for a token it already verified', async () => {
+    const token = await issuer.sign({}, { audience: 'billing' });
+    await expect(verifier.verify(token, { audience: ['svc-a', 'billing'] })).resolves.toMatchObject({ aud: 'billing' });
+    const refused = await rejection(verifier.verify(token));
+    expect(refused).toBeInstanceOf(InvalidTokenError);
+    expect((refused as InvalidTokenError).description).toBe('the access token is not intended for this audience');
+    await expect(rejection(verifier.verify(token, { audience: 'svc-a' }))).resolves.toBeInstanceOf(InvalidTokenError);
+    await expect(rejection(verifier.verify(await issuer.sign({ aud: [1] as unknown as string[] }), { audience: 'svc-a' }))).resolves.toBeInstanceOf(InvalidTokenError);
+    await expect(verifier.verify(token, { audience: [] })).rejects.toThrow(TypeError);
+  });
+
   it('honours the clock tolerance on exp and nbf', async () => {
     const now = Math.floor(Date.now() / 1000);
     const lenient = createVerifier({ issuer: issuer.url, audience: 'collector', clockTolerance: 120, cooldown: 3600 });
