@@ -1,0 +1,49 @@
+import type { Verifier } from '@tessera/guard';
+import { errorHandler, isRequestError, notFoundHandler, requestContext, type Logger } from '@tessera/service-kit';
+import express, { type Express } from 'express';
+import type { Registry } from 'prom-client';
+import type { ForwardAuthConfig } from './config.js';
+import { healthEndpoint } from './endpoints/health.js';
+import { metricsEndpoint } from './endpoints/metrics.js';
+import { verifyEndpoint, type Policy } from './endpoints/verify.js';
+import { registerMetrics } from './metrics.js';
+
+/** What {@link createApp} needs; tests build these themselves. */
+export interface AppDeps {
+  config: Pick<ForwardAuthConfig, 'audience' | 'requiredScopes' | 'routes' | 'trustProxy'>;
+  verifier: Verifier;
+  logger: Logger;
+  registry: Registry;
+}
+
+/** The policy the configuration describes: the ROUTES_FILE rules, or AUDIENCE and REQUIRED_SCOPE for every request. */
+export function policyOf(config: AppDeps['config']): Policy {
+  if (config.routes) return { routes: config.routes, audience: config.audience };
+  if (config.audience === undefined) throw new TypeError('forward-auth needs an audience or routes');
+  return { audience: config.audience, scopes: config.requiredScopes };
+}
+
+/** Builds forward-auth's express app: `/verify` (any method, and `/verify/*`), `/healthz`, `/metrics`. */
+export function createApp({ config, verifier, logger, registry }: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('trust proxy', config.trustProxy);
+  app.use(requestContext({ logger, observe: registerMetrics(registry, verifier) }));
+
+  app.get('/healthz', healthEndpoint);
+  app.get('/metrics', metricsEndpoint(registry));
+  const verify = verifyEndpoint({ verifier, policy: policyOf(config) });
+  app.all('/verify', verify);
+  app.all('/verify/{*rest}', verify);
+
+  app.use(notFoundHandler);
+  app.use(
+    errorHandler({
+      logger,
+      known: (error) =>
+        isRequestError(error) ? { status: error.status, body: { error: 'invalid_request', error_description: 'the request could not be processed' } } : undefined,
+    }),
+  );
+  return app;
+}

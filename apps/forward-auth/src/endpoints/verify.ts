@@ -1,0 +1,106 @@
+import {
+  extractBearerToken,
+  GuardError,
+  InsufficientScopeError,
+  InvalidRequestError,
+  InvalidTokenError,
+  type AccessTokenClaims,
+  type Verifier,
+} from '@tessera/guard';
+import type { Request, RequestHandler, Response } from 'express';
+import { BadForwardedHeaderError, originalRequest } from '../forwarded.js';
+import { BadPathError, matchRoute, normalizePath, type RouteRule } from '../routes.js';
+
+/** Who may pass: ROUTES_FILE rules, or one audience and scope set for every request. */
+export type Policy =
+  | { routes: readonly RouteRule[]; audience?: string | undefined }
+  | { routes?: undefined; audience: string; scopes: readonly string[] };
+
+/** Realm of challenges when no rule names an audience. */
+export const DEFAULT_REALM = 'forward-auth';
+
+const HEADER_SAFE = /^[\x21-\x7e]+(?: [\x21-\x7e]+)*$/;
+
+function restOf(req: Request): string | undefined {
+  const url = req.originalUrl;
+  return url.startsWith('/verify/') ? url.slice('/verify'.length) : undefined;
+}
+
+function queryOf(target: string | undefined): Record<string, string> | undefined {
+  const at = target?.indexOf('?') ?? -1;
+  return target === undefined || at < 0 ? undefined : Object.fromEntries(new URLSearchParams(target.slice(at + 1).split('#')[0]));
+}
+
+/** The identity headers of a 200 (space-separated lists); refuses claims no header can carry. */
+function identityHeaders(claims: AccessTokenClaims): Record<string, string> {
+  const aud = typeof claims.aud === 'string' ? [claims.aud] : claims.aud;
+  const headers = {
+    'X-Auth-Subject': claims.sub,
+    'X-Auth-Client-Id': claims.client_id,
+    'X-Auth-Audience': aud.join(' '),
+  };
+  for (const [name, value] of Object.entries(headers)) {
+    if (!HEADER_SAFE.test(value)) throw new InvalidTokenError(`the token's claim for ${name} cannot be passed on in a header`);
+  }
+  const scope = (claims.scope ?? '').split(' ').filter(Boolean).join(' ');
+  if (scope !== '' && !HEADER_SAFE.test(scope)) throw new InvalidTokenError(`the token's scope cannot be passed on in a header`);
+  return { ...headers, 'X-Auth-Scope': scope };
+}
+
+/**
+ * `/verify` and `/verify/*` for any method (SPEC §13): 200 with X-Auth-Subject, X-Auth-Client-Id,
+ * X-Auth-Scope and X-Auth-Audience when the token is good and the rule holds; otherwise the guard's
+ * 400/401/403 (RFC 6750 challenge) or 503 (Retry-After). Order: the Authorization header (400/401),
+ * the forwarded headers and original path (400), the token against the rule's audience (401), no
+ * matching rule (403), the rule's scopes (403).
+ */
+export function verifyEndpoint({ verifier, policy }: { verifier: Verifier; policy: Policy }): RequestHandler {
+  const allAudiences = policy.routes ? [...new Set(policy.routes.map((rule) => rule.audience))] : [policy.audience];
+
+  return async (req: Request, res: Response) => {
+    res.set('Cache-Control', 'no-store');
+    const trusted = (req.app.get('trust proxy fn') as (address: string, hop: number) => boolean)(req.socket.remoteAddress ?? '', 0);
+    let realm = policy.audience ?? DEFAULT_REALM;
+    try {
+      let original;
+      let path: string | undefined;
+      let badInput: InvalidRequestError | undefined;
+      try {
+        original = originalRequest({
+          method: req.method,
+          headers: req.headers,
+          rawHeaders: req.rawHeaders,
+          rest: restOf(req),
+          protocol: 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http',
+          trusted,
+        });
+        if (original.target !== undefined) path = normalizePath(original.target);
+      } catch (error) {
+        if (!(error instanceof BadForwardedHeaderError || error instanceof BadPathError)) throw error;
+        badInput = new InvalidRequestError(error.message);
+      }
+      const rule = policy.routes && original && path !== undefined ? matchRoute(policy.routes, original.method, path) : undefined;
+      if (rule) realm = rule.audience;
+
+      const token = extractBearerToken({ headers: req.headers, rawHeaders: req.rawHeaders, query: queryOf(original?.target) ?? {}, body: undefined });
+      if (badInput) throw badInput;
+
+      let claims: AccessTokenClaims;
+      if (!policy.routes) {
+        claims = await verifier.verify(token, { audience: policy.audience, scopes: policy.scopes });
+      } else if (!rule) {
+        await verifier.verify(token, { audience: allAudiences });
+        throw new InsufficientScopeError(
+          [],
+          path === undefined ? 'the original URI is unknown: no X-Forwarded-Uri or X-Original-URI from a trusted proxy' : 'no route rule allows this request',
+        );
+      } else {
+        claims = await verifier.verify(token, { audience: rule.audience, scopes: rule.scopes });
+      }
+      res.status(200).set(identityHeaders(claims)).end();
+    } catch (error) {
+      if (!(error instanceof GuardError)) throw error;
+      res.status(error.status).set(error.headers(realm)).json(error.toJSON());
+    }
+  };
+}
