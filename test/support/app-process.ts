@@ -27,7 +27,7 @@ export class AppProcess {
   }
 
   /** Starts `node apps/<app>/dist/main.js` with `env` (PORT chosen here unless `env.PORT` names one) and waits until /healthz answers (10 s at most). */
-  static async start(app: 'auth-server' | 'collector', env: Record<string, string>): Promise<AppProcess> {
+  static async start(app: 'auth-server' | 'collector' | 'forward-auth', env: Record<string, string>): Promise<AppProcess> {
     const port = env.PORT ? Number(env.PORT) : await freePort();
     const child = spawn(process.execPath, [`apps/${app}/dist/main.js`], {
       cwd: ROOT,

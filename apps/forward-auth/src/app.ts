@@ -41,8 +41,11 @@ export function createApp({ config, verifier, logger, registry }: AppDeps): Expr
   app.use(
     errorHandler({
       logger,
+      // body-parser's errors, and the router's 400 for a path it cannot decode (`/verify/%zz`).
       known: (error) =>
-        isRequestError(error) ? { status: error.status, body: { error: 'invalid_request', error_description: 'the request could not be processed' } } : undefined,
+        isRequestError(error) || (error instanceof URIError && (error as { status?: unknown }).status === 400)
+          ? { status: (error as { status: number }).status, body: { error: 'invalid_request', error_description: 'the request could not be processed' } }
+          : undefined,
     }),
   );
   return app;
