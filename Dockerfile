@@ -1,11 +1,13 @@
 # syntax=docker/dockerfile:1
-# One image for both apps: `node apps/auth-server/dist/main.js` (default) or `node apps/collector/dist/main.js`.
+# One image for the apps: `node apps/auth-server/dist/main.js` (default), `node apps/collector/dist/main.js`
+# or `node apps/forward-auth/dist/main.js`.
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.base.json tsconfig.json ./
 COPY apps/auth-server/package.json apps/auth-server/
 COPY apps/collector/package.json apps/collector/
+COPY apps/forward-auth/package.json apps/forward-auth/
 COPY packages/guard/package.json packages/guard/
 COPY packages/token-client/package.json packages/token-client/
 COPY packages/service-kit/package.json packages/service-kit/
@@ -21,6 +23,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY apps/auth-server/package.json apps/auth-server/
 COPY apps/collector/package.json apps/collector/
+COPY apps/forward-auth/package.json apps/forward-auth/
 COPY packages/guard/package.json packages/guard/
 COPY packages/token-client/package.json packages/token-client/
 COPY packages/service-kit/package.json packages/service-kit/
@@ -28,9 +31,10 @@ COPY bench/package.json bench/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/apps/auth-server/dist apps/auth-server/dist
 COPY --from=build /app/apps/collector/dist apps/collector/dist
+COPY --from=build /app/apps/forward-auth/dist apps/forward-auth/dist
 COPY --from=build /app/packages/guard/dist packages/guard/dist
 COPY --from=build /app/packages/token-client/dist packages/token-client/dist
 COPY --from=build /app/packages/service-kit/dist packages/service-kit/dist
 USER node
-EXPOSE 4000 4001
+EXPOSE 4000 4001 4002
 CMD ["node", "apps/auth-server/dist/main.js"]

@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { loadConfig as loadCollectorConfig } from '../../collector/src/config.js';
+import { loadConfig as loadForwardAuthConfig } from '../../forward-auth/src/config.js';
 import { loadConfig } from '../src/config.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -15,6 +16,8 @@ interface Service {
   build?: string;
   command?: string[];
   environment?: Record<string, string>;
+  volumes?: string[];
+  ports?: string[];
   healthcheck?: { test: string[] };
   depends_on?: Record<string, { condition: string }>;
 }
@@ -62,12 +65,40 @@ describe('docker-compose.yml and Dockerfile', () => {
     expect(collector.depends_on?.['auth-server']?.condition).toBe('service_healthy');
   });
 
+  it('gives forward-auth an environment its config accepts, trusting only private addresses and publishing no port', () => {
+    const forwardAuth = compose.services['forward-auth']!;
+    const config = loadForwardAuthConfig(interpolate(forwardAuth.environment!, secrets));
+    expect(config).toMatchObject({
+      port: 4002,
+      host: '0.0.0.0',
+      issuer: 'http://localhost:4000',
+      jwksUri: 'http://auth-server:4000/.well-known/jwks.json',
+      audience: 'collector',
+      requiredScopes: ['collect'],
+      trustProxy: 'uniquelocal',
+    });
+    expect(forwardAuth.ports).toBeUndefined();
+    expect(forwardAuth.depends_on?.['auth-server']?.condition).toBe('service_healthy');
+    expect(forwardAuth.healthcheck?.test.join(' ')).toContain('4002/healthz');
+  });
+
+  it('runs nginx in front of the collector with deploy/nginx.conf asking forward-auth', () => {
+    const nginx = compose.services.nginx!;
+    expect(nginx.volumes).toContain('./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro');
+    expect(nginx.depends_on?.['forward-auth']?.condition).toBe('service_healthy');
+    const conf = readFileSync(`${root}deploy/nginx.conf`, 'utf8');
+    expect(conf).toContain('server forward-auth:4002;');
+    expect(conf).toContain('server collector:4001;');
+    expect(conf).toMatch(/auth_request \/_tessera_verify;/);
+    expect(nginx.ports).toEqual(['127.0.0.1:8080:8080']);
+  });
+
   it('builds a multi-stage, non-root image with production dependencies only', () => {
     const dockerfile = readFileSync(`${root}Dockerfile`, 'utf8');
     expect(dockerfile.match(/^FROM /gm)).toHaveLength(2);
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     expect(dockerfile).toMatch(/^USER node$/m);
-    for (const service of ['auth-server', 'collector']) {
+    for (const service of ['auth-server', 'collector', 'forward-auth']) {
       const entry = compose.services[service]!.command!.at(-1)!;
       expect(dockerfile).toContain(`COPY --from=build /app/${entry.replace(/\/main\.js$/, '')}`);
     }
