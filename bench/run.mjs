@@ -12,7 +12,7 @@
 //   BENCH_FAMILIES       families created for the Redis memory measurement (5000)
 //   BENCH_LOG_LEVEL      LOG_LEVEL of Tessera's servers (info, the production default: access log on)
 //   BENCH_ONLY           comma list of scenario ids to run (e.g. tessera-cc,oidc-cc), for profiling
-//   BENCH_PROF           comma list of auth,collector: run them with --cpu-prof into bench/results/prof
+//   BENCH_PROF           comma list of auth,collector,forward-auth: run them with --cpu-prof into bench/results/prof
 //   BENCH_HEAP_PROF      with BENCH_PROF: --heap-prof (live sampled allocations at exit) instead of --cpu-prof
 //   BENCH_ALLOC_PROF     with BENCH_PROF: every allocation, collected ones included (bench/alloc-prof.mjs);
 //                        read with node bench/heap-top.mjs
@@ -335,7 +335,7 @@ async function main() {
   const prefix = `bench-${startedAt.getTime()}-${randomBytes(3).toString('hex')}:`;
   log(`redis ${redisInfo.url} (${redisInfo.private ? 'private' : 'shared'}), prefix ${prefix}`);
 
-  const [authPort, collectorPort, oidcPort, barePort, bearerPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [authPort, collectorPort, oidcPort, barePort, bearerPort, forwardAuthPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
   const issuer = `http://${HOST}:${authPort}`;
   const adminId = 'bench-admin';
   const adminSecret = randomBytes(32).toString('base64url');
@@ -390,6 +390,22 @@ async function main() {
     },
     { profile: PROF.has('collector') },
   );
+  // forward-auth answers the question nginx's auth_request asks on every request (SPEC §13).
+  const forwardAuth = start(
+    'forward-auth',
+    ['node', 'apps/forward-auth/dist/main.js'],
+    {
+      NODE_ENV: 'production',
+      PORT: String(forwardAuthPort),
+      HOST,
+      ISSUER: issuer,
+      JWKS_URI: `${issuer}/.well-known/jwks.json`,
+      AUDIENCE,
+      REQUIRED_SCOPE: SCOPE,
+      LOG_LEVEL,
+    },
+    { profile: PROF.has('forward-auth') },
+  );
   const oidcSecret = randomBytes(32).toString('base64url');
   const oidc = start('oidc-provider', ['node', 'bench/peers/oidc-provider.mjs'], {
     NODE_ENV: 'production',
@@ -413,6 +429,7 @@ async function main() {
   const bearerHeaders = { authorization: `Bearer ${accessToken}` };
   await Promise.all([
     waitFor(`http://${HOST}:${collectorPort}/collect`, 'collector', { ok: (s) => s === 200, init: { headers: bearerHeaders } }),
+    waitFor(`http://${HOST}:${forwardAuthPort}/verify`, 'forward-auth', { ok: (s) => s === 200, init: { headers: bearerHeaders } }),
     waitFor(`http://${HOST}:${bearerPort}/collect`, 'jwt-bearer', { ok: (s) => s === 200, init: { headers: bearerHeaders } }),
     waitFor(`http://${HOST}:${barePort}/collect`, 'bare express', { ok: (s) => s === 200 }),
     waitFor(`http://${HOST}:${oidcPort}/token`, 'oidc-provider', {
@@ -429,8 +446,8 @@ async function main() {
   if (oidcHeader.alg !== 'ES256' || oidcHeader.typ !== 'at+jwt') throw new Error(`oidc-provider issued ${JSON.stringify(oidcHeader)}, not an ES256 at+jwt`);
   const sig = accessToken.split('.')[2];
   const tampered = `${accessToken.slice(0, -sig.length)}${sig[0] === 'A' ? 'B' : 'A'}${sig.slice(1)}`;
-  for (const [name, port] of [['collector', collectorPort], ['jwt-bearer', bearerPort]]) {
-    const res = await fetch(`http://${HOST}:${port}/collect`, { headers: { authorization: `Bearer ${tampered}` } });
+  for (const [name, url] of [['collector', `http://${HOST}:${collectorPort}/collect`], ['jwt-bearer', `http://${HOST}:${bearerPort}/collect`], ['forward-auth', `http://${HOST}:${forwardAuthPort}/verify`]]) {
+    const res = await fetch(url, { headers: { authorization: `Bearer ${tampered}` } });
     if (res.status !== 401) throw new Error(`${name} answered ${res.status} to a tampered token`);
   }
 
@@ -537,6 +554,7 @@ async function main() {
     { id: 'bare', key: 'bare', label: 'bare express 5 GET /collect (ceiling)', opts: get(`http://${HOST}:${barePort}/collect`), pids: [bare.child.pid] },
     { id: 'collector', key: 'collector', label: 'Tessera collector GET /collect (guard)', opts: get(`http://${HOST}:${collectorPort}/collect`), pids: [collector.child.pid] },
     { id: 'collector-dpop', key: 'collectorDpop', label: 'Tessera collector GET /collect (DPoP, fresh proof)', opts: dpopCollect, pids: [collector.child.pid], before: startProofs, after: stopProofs },
+    { id: 'forward-auth', key: 'forwardAuth', label: 'Tessera forward-auth GET /verify', opts: get(`http://${HOST}:${forwardAuthPort}/verify`), pids: [forwardAuth.child.pid] },
     { id: 'jwt-bearer', key: 'jwtBearer', label: 'express-oauth2-jwt-bearer GET /collect (strict)', opts: get(`http://${HOST}:${bearerPort}/collect`), pids: [bearer.child.pid] },
     {
       id: 'oidc-cc',
@@ -665,7 +683,7 @@ function report({ startedAt, results, familyMemory, rssMax, authHwm, redisInfo }
     { name: 'auth-server RSS under load (peak)', value: rssMax ? Math.max(rssMax, 0) : undefined, want: '<= 150 MB', pass: (v) => v <= 150 * MB, fmt: (v) => `${(v / MB).toFixed(0)} MB` },
   ].map((t) => ({ ...t, result: t.value === undefined || Number.isNaN(t.value) ? 'SKIP' : t.pass(t.value) ? 'PASS' : 'FAIL' }));
 
-  const rows = [r.tesseraCc, r.oidcCc, r.tesseraRefresh, r.collector, r.collectorDpop, r.jwtBearer, r.bare].filter(Boolean);
+  const rows = [r.tesseraCc, r.oidcCc, r.tesseraRefresh, r.collector, r.collectorDpop, r.forwardAuth, r.jwtBearer, r.bare].filter(Boolean);
   const pad = (s, n) => String(s).padEnd(n);
   const lpad = (s, n) => String(s).padStart(n);
   const lines = [];
