@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -6,15 +6,6 @@ import { join } from 'node:path';
 import { freePort } from './redis-server.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Debian's nginx binary. */
-export const NGINX = '/usr/sbin/nginx';
-
-/** Whether Debian's nginx with the auth_request module is installed (`apt-get install nginx`). */
-export function hasNginx(): boolean {
-  const result = spawnSync(NGINX, ['-V'], { encoding: 'utf8' });
-  return result.status === 0 && `${result.stdout}${result.stderr}`.includes('http_auth_request_module');
-}
 
 const running = new Set<ChildProcess>();
 process.once('exit', () => {
@@ -34,7 +25,7 @@ function listening(port: number): Promise<boolean> {
 }
 
 /**
- * A throwaway nginx (Debian's, foreground, its own prefix in a temp dir) on a free loopback port,
+ * A throwaway nginx (`binary`: Debian's, see `systemTool`; foreground, its own prefix in a temp dir) on a free loopback port,
  * with `http` as the body of its http block. `{{port}}` in it is replaced by the listen port.
  */
 export class NginxServer {
@@ -54,7 +45,7 @@ export class NginxServer {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  static async start(http: string): Promise<NginxServer> {
+  static async start(binary: string, http: string): Promise<NginxServer> {
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'tessera-nginx-'));
     const conf = [
@@ -74,7 +65,7 @@ export class NginxServer {
       '}',
     ].join('\n');
     writeFileSync(join(dir, 'nginx.conf'), conf);
-    const child = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(binary, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
     running.add(child);
     child.once('exit', () => running.delete(child));
     const server = new NginxServer(child, port, dir);

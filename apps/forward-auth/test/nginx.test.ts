@@ -10,15 +10,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestIssuer } from '../../../packages/guard/test/helpers/issuer.js';
 import { AppProcess } from '../../../test/support/app-process.js';
-import { hasNginx, NginxServer } from '../../../test/support/nginx.js';
+import { NginxServer } from '../../../test/support/nginx.js';
 import { freePort } from '../../../test/support/redis-server.js';
+import { systemTool } from '../../../test/support/system-tool.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const available = hasNginx();
-if (!available) {
-  if (process.env.TESSERA_REQUIRE_SYSTEM_TESTS === '1') throw new Error('nginx is missing and TESSERA_REQUIRE_SYSTEM_TESTS=1: apt-get install nginx');
-  console.warn('skipping the nginx forward-auth tests: nginx is missing (apt-get install nginx)');
-}
+const nginxTool = systemTool('nginx', '/usr/sbin/nginx', 'apt-get install nginx');
 
 interface Answer {
   status: number;
@@ -51,7 +48,7 @@ function nginxConf(forwardAuthPort: number, upstreamPort: number): string {
   return conf;
 }
 
-describe.skipIf(!available)('nginx auth_request in front of a service, through forward-auth', () => {
+describe.skipIf(!nginxTool.available)('nginx auth_request in front of a service, through forward-auth', () => {
   let issuer: TestIssuer;
   let upstream: Server;
   let upstreamPort: number;
@@ -79,7 +76,7 @@ describe.skipIf(!available)('nginx auth_request in front of a service, through f
       ROUTES_FILE: routesFile,
       TRUST_PROXY: '127.0.0.1',
     });
-    nginx = await NginxServer.start(nginxConf(Number(new URL(forwardAuth.url).port), upstreamPort));
+    nginx = await NginxServer.start(nginxTool.path, nginxConf(Number(new URL(forwardAuth.url).port), upstreamPort));
   });
 
   afterAll(async () => {
@@ -170,7 +167,7 @@ describe.skipIf(!available)('nginx auth_request in front of a service, through f
 
   it('answers 503 with Retry-After while forward-auth has no keys', async () => {
     const down = await AppProcess.start('forward-auth', { ISSUER: `http://127.0.0.1:${await freePort()}`, AUDIENCE: 'collector', REQUIRED_SCOPE: 'collect', TRUST_PROXY: '127.0.0.1' });
-    const second = await NginxServer.start(nginxConf(Number(new URL(down.url).port), upstreamPort));
+    const second = await NginxServer.start(nginxTool.path, nginxConf(Number(new URL(down.url).port), upstreamPort));
     try {
       const before = seen.length;
       const res = await send(second.url, '/collect', { Authorization: `Bearer ${await token()}` });
