@@ -32,4 +32,5 @@ export {
   type RequestContextOptions,
   type RequestOutcome,
 } from './http.js';
+export { registerResourceServerMetrics, type KeysetStatsSource, type ResourceServerMetricsOptions } from './metrics.js';
 export { exitOnSignals, gracefulShutdown, type ShutdownOptions } from './shutdown.js';
