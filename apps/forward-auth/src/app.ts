@@ -1,4 +1,4 @@
-import type { Verifier } from '@tessera/guard';
+import { createRequestAuthenticator, type Verifier } from '@tessera/guard';
 import { errorHandler, isRequestError, notFoundHandler, requestContext, type Logger } from '@tessera/service-kit';
 import express, { type Express } from 'express';
 import type { Registry } from 'prom-client';
@@ -10,7 +10,7 @@ import { registerMetrics } from './metrics.js';
 
 /** What {@link createApp} needs; tests build these themselves. */
 export interface AppDeps {
-  config: Pick<ForwardAuthConfig, 'audience' | 'requiredScopes' | 'routes' | 'trustProxy'>;
+  config: Pick<ForwardAuthConfig, 'audience' | 'requiredScopes' | 'routes' | 'trustProxy'> & Partial<Pick<ForwardAuthConfig, 'dpop'>>;
   verifier: Verifier;
   logger: Logger;
   registry: Registry;
@@ -33,7 +33,9 @@ export function createApp({ config, verifier, logger, registry }: AppDeps): Expr
 
   app.get('/healthz', healthEndpoint);
   app.get('/metrics', metricsEndpoint(registry));
-  const verify = verifyEndpoint({ verifier, policy: policyOf(config) });
+  // DPoP proof jtis are remembered in this process (bounded); see the README on several instances.
+  const authenticator = createRequestAuthenticator({ verifier, dpop: config.dpop ?? 'allowed' });
+  const verify = verifyEndpoint({ authenticator, policy: policyOf(config) });
   app.all('/verify', verify);
   app.all('/verify/{*rest}', verify);
 

@@ -16,7 +16,8 @@ export interface ForwardAuthConfig {
   /** Without ROUTES_FILE: the scopes every request needs. */
   requiredScopes: string[];
   clockTolerance: number;
-  dpop: 'allowed';
+  /** `allowed`: Bearer and DPoP tokens; `required`: only DPoP-bound tokens with a proof. */
+  dpop: 'allowed' | 'required';
   trustProxy: boolean | number | string;
   /** The rules of ROUTES_FILE; undefined when it is unset. */
   routes: RouteRule[] | undefined;
@@ -40,12 +41,7 @@ const shape = {
   AUDIENCE: z.string().trim().min(1, 'a non-empty string').optional(),
   REQUIRED_SCOPE: z.string().trim().refine(isScopeList, 'one or more space-separated scope tokens, e.g. collect').optional(),
   CLOCK_TOLERANCE: configVar.duration({ max: 300 }).default(5),
-  DPOP: z
-    .string()
-    .trim()
-    .refine((value) => value === 'allowed', 'allowed (DPoP-bound tokens are not verified by this build yet, so "required" is refused)')
-    .transform(() => 'allowed' as const)
-    .default('allowed'),
+  DPOP: z.enum(['allowed', 'required'], 'allowed or required').default('allowed'),
   TRUST_PROXY: configVar.trustProxy().default(false),
   ROUTES_FILE: z.string().trim().optional(),
   LOG_LEVEL: configVar.logLevel().default('info'),

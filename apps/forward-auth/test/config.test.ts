@@ -41,11 +41,11 @@ describe('forward-auth config', () => {
       JWKS_URI: 'http://auth-server:4000/.well-known/jwks.json',
       REQUIRED_SCOPE: 'collect read',
       CLOCK_TOLERANCE: '1m',
-      DPOP: 'allowed',
+      DPOP: 'required',
       TRUST_PROXY: 'loopback, 10.0.0.0/8',
       LOG_LEVEL: 'warn',
     });
-    expect(config).toMatchObject({ port: 5002, host: '0.0.0.0', requiredScopes: ['collect', 'read'], clockTolerance: 60, trustProxy: 'loopback, 10.0.0.0/8', logLevel: 'warn' });
+    expect(config).toMatchObject({ dpop: 'required', port: 5002, host: '0.0.0.0', requiredScopes: ['collect', 'read'], clockTolerance: 60, trustProxy: 'loopback, 10.0.0.0/8', logLevel: 'warn' });
   });
 
   it('needs AUDIENCE and REQUIRED_SCOPE without ROUTES_FILE', () => {

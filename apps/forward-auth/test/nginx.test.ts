@@ -10,9 +10,13 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestIssuer } from '../../../packages/guard/test/helpers/issuer.js';
 import { AppProcess } from '../../../test/support/app-process.js';
+import { dpopKey, proof } from '../../../test/support/dpop.js';
 import { NginxServer } from '../../../test/support/nginx.js';
 import { freePort } from '../../../test/support/redis-server.js';
 import { systemTool } from '../../../test/support/system-tool.js';
+
+/** The second challenge of every 401/403 (DPOP=allowed, RFC 9449 §7.1). */
+const DPOP = 'DPoP algs="ES256 ES384 EdDSA RS256 PS256"';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const nginxTool = systemTool('nginx', '/usr/sbin/nginx', 'apt-get install nginx');
@@ -108,7 +112,7 @@ describe.skipIf(!nginxTool.available)('nginx auth_request in front of a service,
   it('answers 401 with the bare challenge when there is no token, without reaching the upstream', async () => {
     const res = await through('/collect');
     expect(res.status).toBe(401);
-    expect(res.headers['www-authenticate']).toBe('Bearer realm="collector"');
+    expect(res.headers['www-authenticate']).toBe(`Bearer realm="collector", ${DPOP}`);
     expect(res.reached).toBe(0);
   });
 
@@ -116,7 +120,7 @@ describe.skipIf(!nginxTool.available)('nginx auth_request in front of a service,
     const expired = await token({ exp: Math.floor(Date.now() / 1000) - 60 });
     const res = await through('/collect', { Authorization: `Bearer ${expired}` });
     expect(res.status).toBe(401);
-    expect(res.headers['www-authenticate']).toBe('Bearer realm="collector", error="invalid_token", error_description="the access token has expired"');
+    expect(res.headers['www-authenticate']).toBe(`Bearer realm="collector", error="invalid_token", error_description="the access token has expired", ${DPOP}`);
     const forged = await through('/collect', { Authorization: `Bearer ${(await token()).slice(0, -4)}AAAA` });
     expect(forged.status).toBe(401);
     expect(res.reached + forged.reached).toBe(0);
@@ -125,7 +129,7 @@ describe.skipIf(!nginxTool.available)('nginx auth_request in front of a service,
   it('answers 403 insufficient_scope with the challenge for a missing scope, without reaching the upstream', async () => {
     const res = await through('/admin/users', { Authorization: `Bearer ${await token({ scope: 'collect' })}` });
     expect(res.status).toBe(403);
-    expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="collector", error="insufficient_scope", error_description="[^"]+", scope="admin"$/);
+    expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="collector", error="insufficient_scope", error_description="[^"]+", scope="admin", DPoP algs="[^"]+"$/);
     expect(res.reached).toBe(0);
   });
 
@@ -154,6 +158,25 @@ describe.skipIf(!nginxTool.available)('nginx auth_request in front of a service,
     });
     expect(post.status).toBe(403);
     expect((await through('/admin/users', { Authorization: admin })).status).toBe(200);
+  });
+
+  it('passes a DPoP-bound token with a proof for the original URL; the same proof again, or one for /verify, is 401', async () => {
+    const key = await dpopKey();
+    const bound = await token({ cnf: { jkt: key.jkt } });
+    const htu = `${nginx.url}/collect/items`;
+    const dpop = await proof(key, { htm: 'GET', htu, accessToken: bound });
+    const ok = await through('/collect/items?page=2', { Authorization: `DPoP ${bound}`, DPoP: dpop });
+    expect(ok.status, nginx.errorLog()).toBe(200);
+    expect(ok.reached).toBe(1);
+    const replay = await through('/collect/items?page=2', { Authorization: `DPoP ${bound}`, DPoP: dpop });
+    expect(replay.status).toBe(401);
+    expect(replay.headers['www-authenticate']).toMatch(/error="invalid_dpop_proof"/);
+    expect(replay.reached).toBe(0);
+    for (const wrong of [`${forwardAuth.url}/verify`, `${nginx.url}/_tessera_verify`]) {
+      const res = await through('/collect/items', { Authorization: `DPoP ${bound}`, DPoP: await proof(key, { htm: 'GET', htu: wrong, accessToken: bound }) });
+      expect(res.status, wrong).toBe(401);
+      expect(res.reached).toBe(0);
+    }
   });
 
   it('gives nothing to a client that forges X-Forwarded-Uri directly at forward-auth from an untrusted address', async () => {

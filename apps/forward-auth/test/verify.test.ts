@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import { createVerifier, type Verifier } from '@tessera/guard';
 import { createLogger } from '@tessera/service-kit';
 import type { Express } from 'express';
@@ -5,8 +6,12 @@ import { Registry } from 'prom-client';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestIssuer } from '../../../packages/guard/test/helpers/issuer.js';
+import { dpopKey, proof, type DpopKey } from '../../../test/support/dpop.js';
 import { createApp, type AppDeps } from '../src/app.js';
 import { parseRoutes } from '../src/routes.js';
+
+/** The second challenge of every 401/403 (DPOP=allowed, RFC 9449 §7.1). */
+const DPOP = 'DPoP algs="ES256 ES384 EdDSA RS256 PS256"';
 
 let issuer: TestIssuer;
 let verifier: Verifier;
@@ -62,20 +67,20 @@ describe('/verify with AUDIENCE and REQUIRED_SCOPE', () => {
 
   it('answers 401 with a bare challenge when there is no token', async () => {
     const res = await request(app).get('/verify').expect(401);
-    expect(res.headers['www-authenticate']).toBe('Bearer realm="collector"');
+    expect(res.headers['www-authenticate']).toBe(`Bearer realm="collector", ${DPOP}`);
     expect(res.headers['x-auth-subject']).toBeUndefined();
   });
 
   it('answers 401 invalid_token for a bad or foreign-audience token', async () => {
     const expired = await request(app).get('/verify').set('Authorization', await bearer({ exp: 1 })).expect(401);
-    expect(expired.headers['www-authenticate']).toBe('Bearer realm="collector", error="invalid_token", error_description="the access token has expired"');
+    expect(expired.headers['www-authenticate']).toBe(`Bearer realm="collector", error="invalid_token", error_description="the access token has expired", ${DPOP}`);
     const foreign = await request(app).get('/verify').set('Authorization', await bearer({}, 'billing')).expect(401);
     expect(foreign.body).toEqual({ error: 'invalid_token', error_description: 'the access token is not intended for this audience' });
   });
 
   it('answers 403 insufficient_scope naming REQUIRED_SCOPE', async () => {
     const res = await request(app).get('/verify').set('Authorization', await bearer({ scope: 'read' })).expect(403);
-    expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="collector", error="insufficient_scope", error_description="[^"]+", scope="collect"$/);
+    expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="collector", error="insufficient_scope", error_description="[^"]+", scope="collect", DPoP algs="[^"]+"$/);
   });
 
   it('answers 400 invalid_request for a malformed Authorization header', async () => {
@@ -165,7 +170,7 @@ describe('/verify with ROUTES_FILE rules, behind a trusted proxy', () => {
   it('answers 403 when no rule matches, at a segment boundary', async () => {
     const res = await check('GET', '/apix', { scope: 'read admin' });
     expect(res.status).toBe(403);
-    expect(res.headers['www-authenticate']).toBe('Bearer realm="forward-auth", error="insufficient_scope", error_description="no route rule allows this request"');
+    expect(res.headers['www-authenticate']).toBe(`Bearer realm="forward-auth", error="insufficient_scope", error_description="no route rule allows this request", ${DPOP}`);
     expect((await check('GET', '/', { scope: 'read' })).status).toBe(403);
   });
 
@@ -238,5 +243,67 @@ describe('/verify from an untrusted peer', () => {
     expect(envoy.status).toBe(403);
     const trusting = appWith({ routes, trustProxy: 'loopback' });
     expect((await request(trusting).get('/verify').set('X-Forwarded-Uri', '/public/x').set('Authorization', auth)).status).toBe(200);
+  });
+});
+
+describe('/verify with DPoP: the proof is checked against the ORIGINAL request, never /verify', () => {
+  let app: Express;
+  let key: DpopKey;
+  beforeAll(async () => {
+    key = await dpopKey();
+    app = appWith({ audience: 'collector', requiredScopes: ['collect'], trustProxy: 'loopback' });
+  });
+
+  const original = { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'api.example.com', 'X-Forwarded-Method': 'PUT', 'X-Forwarded-Uri': '/items/7?v=1' };
+  async function bound(): Promise<string> {
+    return issuer.sign({ cnf: { jkt: key.jkt } });
+  }
+
+  it('passes a bound token with a proof for the original method and URL, and refuses the same proof again', async () => {
+    const token = await bound();
+    const dpop = await proof(key, { htm: 'PUT', htu: 'https://api.example.com/items/7', accessToken: token });
+    const first = await request(app).get('/verify').set(original).set('Authorization', `DPoP ${token}`).set('DPoP', dpop);
+    expect(first.status).toBe(200);
+    expect(first.headers['x-auth-subject']).toBe('client-1');
+    const replay = await request(app).get('/verify').set(original).set('Authorization', `DPoP ${token}`).set('DPoP', dpop);
+    expect(replay.status).toBe(401);
+    expect(replay.headers['www-authenticate']).toMatch(/^Bearer realm="collector", DPoP algs="[^"]+", error="invalid_dpop_proof", error_description="[^"]+"$/);
+  });
+
+  it('refuses a proof for the /verify URL or for the check request method', async () => {
+    const token = await bound();
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      for (const [htm, htu] of [
+        ['GET', `http://127.0.0.1:${port}/verify`],
+        ['GET', 'https://api.example.com/items/7'],
+      ] as const) {
+        const res = await fetch(`http://127.0.0.1:${port}/verify`, {
+          headers: { ...original, Authorization: `DPoP ${token}`, DPoP: await proof(key, { htm, htu, accessToken: token }) },
+        });
+        expect(res.status, `${htm} ${htu}`).toBe(401);
+        expect(((await res.json()) as { error: string }).error).toBe('invalid_dpop_proof');
+      }
+    } finally {
+      server.close();
+    }
+  });
+
+  it('takes the htu from the check request itself when the peer is not trusted', async () => {
+    const untrusting = appWith({ audience: 'collector', requiredScopes: ['collect'], trustProxy: false });
+    const token = await bound();
+    const forged = await proof(key, { htm: 'PUT', htu: 'https://api.example.com/items/7', accessToken: token });
+    const res = await request(untrusting).put('/verify').set(original).set('Authorization', `DPoP ${token}`).set('DPoP', forged);
+    expect(res.status).toBe(401);
+    expect(res.body.error).toBe('invalid_dpop_proof');
+  });
+
+  it('refuses Bearer tokens with DPOP=required, with the DPoP challenge alone', async () => {
+    const strict = appWith({ audience: 'collector', requiredScopes: ['collect'], dpop: 'required' });
+    const res = await request(strict).get('/verify').set('Authorization', await bearer());
+    expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toMatch(/^DPoP algs="[^"]+", error="invalid_token"/);
   });
 });

@@ -1,11 +1,12 @@
 import {
-  extractBearerToken,
+  absoluteUrl,
   GuardError,
+  headerValues,
   InsufficientScopeError,
   InvalidRequestError,
   InvalidTokenError,
   type AccessTokenClaims,
-  type Verifier,
+  type RequestAuthenticator,
 } from '@tessera/guard';
 import type { Request, RequestHandler, Response } from 'express';
 import { BadForwardedHeaderError, originalRequest } from '../forwarded.js';
@@ -50,11 +51,12 @@ function identityHeaders(claims: AccessTokenClaims): Record<string, string> {
 /**
  * `/verify` and `/verify/*` for any method (SPEC §13): 200 with X-Auth-Subject, X-Auth-Client-Id,
  * X-Auth-Scope and X-Auth-Audience when the token is good and the rule holds; otherwise the guard's
- * 400/401/403 (RFC 6750 challenge) or 503 (Retry-After). Order: the Authorization header (400/401),
- * the forwarded headers and original path (400), the token against the rule's audience (401), no
- * matching rule (403), the rule's scopes (403).
+ * 400/401/403 (RFC 6750 / RFC 9449 §7.1 challenges) or 503 (Retry-After). Order: the forwarded headers
+ * and the original path (400), the Authorization header (400, 401 when absent), the token (and its DPoP
+ * proof, against the ORIGINAL method and URL) with the rule's audience (401), no matching rule (403),
+ * the rule's scopes (403).
  */
-export function verifyEndpoint({ verifier, policy }: { verifier: Verifier; policy: Policy }): RequestHandler {
+export function verifyEndpoint({ authenticator, policy }: { authenticator: RequestAuthenticator; policy: Policy }): RequestHandler {
   const allAudiences = policy.routes ? [...new Set(policy.routes.map((rule) => rule.audience))] : [policy.audience];
 
   return async (req: Request, res: Response) => {
@@ -64,7 +66,6 @@ export function verifyEndpoint({ verifier, policy }: { verifier: Verifier; polic
     try {
       let original;
       let path: string | undefined;
-      let badInput: InvalidRequestError | undefined;
       try {
         original = originalRequest({
           method: req.method,
@@ -77,30 +78,36 @@ export function verifyEndpoint({ verifier, policy }: { verifier: Verifier; polic
         if (original.target !== undefined) path = normalizePath(original.target);
       } catch (error) {
         if (!(error instanceof BadForwardedHeaderError || error instanceof BadPathError)) throw error;
-        badInput = new InvalidRequestError(error.message);
+        throw new InvalidRequestError(error.message);
       }
-      const rule = policy.routes && original && path !== undefined ? matchRoute(policy.routes, original.method, path) : undefined;
+      const rule = policy.routes && path !== undefined ? matchRoute(policy.routes, original.method, path) : undefined;
       if (rule) realm = rule.audience;
+      if (Object.hasOwn(queryOf(original.target) ?? {}, 'access_token')) {
+        throw new InvalidRequestError('access tokens are accepted only in the Authorization header');
+      }
 
-      const token = extractBearerToken({ headers: req.headers, rawHeaders: req.rawHeaders, query: queryOf(original?.target) ?? {}, body: undefined });
-      if (badInput) throw badInput;
+      const authorization = headerValues(req.rawHeaders, 'authorization');
+      const dpop = headerValues(req.rawHeaders, 'dpop');
+      // The proof is checked against the original request, never /verify; an unknown original URI fails the htu check.
+      const url = dpop.length > 0 && original.target !== undefined ? absoluteUrl(original.scheme, original.host, original.target) : '';
+      const credentials = { method: original.method, url, authorization, dpop };
 
       let claims: AccessTokenClaims;
       if (!policy.routes) {
-        claims = await verifier.verify(token, { audience: policy.audience, scopes: policy.scopes });
+        ({ claims } = await authenticator.authenticate(credentials, { audience: policy.audience, scopes: policy.scopes }));
       } else if (!rule) {
-        await verifier.verify(token, { audience: allAudiences });
+        await authenticator.authenticate(credentials, { audience: allAudiences });
         throw new InsufficientScopeError(
           [],
           path === undefined ? 'the original URI is unknown: no X-Forwarded-Uri or X-Original-URI from a trusted proxy' : 'no route rule allows this request',
         );
       } else {
-        claims = await verifier.verify(token, { audience: rule.audience, scopes: rule.scopes });
+        ({ claims } = await authenticator.authenticate(credentials, { audience: rule.audience, scopes: rule.scopes }));
       }
       res.status(200).set(identityHeaders(claims)).end();
     } catch (error) {
       if (!(error instanceof GuardError)) throw error;
-      res.status(error.status).set(error.headers(realm)).json(error.toJSON());
+      res.status(error.status).set(authenticator.errorHeaders(error, realm)).json(error.toJSON());
     }
   };
 }
