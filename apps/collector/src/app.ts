@@ -1,5 +1,5 @@
 import { requireAccessToken, type Verifier } from '@tessera/guard';
-import { errorHandler, notFoundHandler, requestContext, type Logger } from '@tessera/service-kit';
+import { BODY_LIMIT, describeRequestError, errorHandler, isRequestError, notFoundHandler, requestContext, type Logger } from '@tessera/service-kit';
 import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Registry } from 'prom-client';
@@ -14,8 +14,6 @@ export interface AppDeps {
   registry: Registry;
 }
 
-/** The largest request body the collector reads (it takes none): 16 KiB, as the auth server. */
-const BODY_LIMIT = 16 * 1024;
 
 /** The `WWW-Authenticate` realm of the collector. */
 export const REALM = 'collector';
@@ -50,6 +48,10 @@ export function cors(origins: readonly string[]): RequestHandler {
 
 /** A client error (a bad header, a body the route does not take) without details; the rest is the kit's server_error. */
 function clientError(error: unknown) {
+  if (isRequestError(error)) {
+    const { status, description } = describeRequestError(error);
+    return { status, body: { error: 'invalid_request', error_description: description } };
+  }
   const status = (error as { status?: unknown } | null)?.status;
   if (typeof status !== 'number' || status < 400 || status >= 500) return undefined;
   return { status, body: { error: 'invalid_request', error_description: 'the request could not be processed' } };

@@ -114,6 +114,28 @@ export function errorHandler({ logger, known }: ErrorHandlerOptions): ErrorReque
   };
 }
 
+/** The largest request body any Tessera app reads: 16 KiB (after Content-Encoding is undone). */
+export const BODY_LIMIT = 16 * 1024;
+
+const REQUEST_ERRORS: Record<string, string> = {
+  'entity.parse.failed': 'the body could not be parsed',
+  'entity.too.large': 'the body is too large (16 KiB at most)',
+  'parameters.too.many': 'too many parameters',
+  'encoding.unsupported': 'unsupported content encoding',
+  'charset.unsupported': 'unsupported charset',
+  'request.size.invalid': 'the body does not match its Content-Length',
+  'entity.verify.failed': 'the body could not be verified',
+};
+
+/**
+ * A request error (see {@link isRequestError}) as the status and description an app answers with:
+ * 413 and 415 keep their status, every other reading error is 400.
+ */
+export function describeRequestError(error: { status: number; type?: string }): { status: 400 | 413 | 415; description: string } {
+  const status = error.status === 413 || error.status === 415 ? error.status : 400;
+  return { status, description: REQUEST_ERRORS[error.type ?? ''] ?? 'the request body is malformed' };
+}
+
 /**
  * Whether an error is a client error raised while reading the request (body-parser's typed errors:
  * too large, unparsable, bad charset, ...), with its 4xx status and `type`.

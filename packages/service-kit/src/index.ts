@@ -23,6 +23,8 @@ export {
   QUIET_PATHS,
   REQUEST_ID,
   errorHandler,
+  BODY_LIMIT,
+  describeRequestError,
   isRequestError,
   notFoundHandler,
   requestContext,

@@ -1,8 +1,7 @@
+import { BODY_LIMIT } from '@tessera/service-kit';
 import express, { type RequestHandler } from 'express';
 import { OAuthError } from '../errors.js';
 
-/** The largest body any endpoint reads: 16 KiB (after Content-Encoding is undone). */
-export const BODY_LIMIT = 16 * 1024;
 
 const FORM = 'application/x-www-form-urlencoded';
 const JSON_TYPE = 'application/json';

@@ -1,17 +1,7 @@
-import { errorHandler as serializeErrors, isRequestError, requestLogger, type ErrorResponse, type Logger } from '@tessera/service-kit';
+import { describeRequestError, errorHandler as serializeErrors, isRequestError, requestLogger, type ErrorResponse, type Logger } from '@tessera/service-kit';
 import type { ErrorRequestHandler } from 'express';
 import { OAuthError, StoreUnavailableError, invalidRequest, temporarilyUnavailable } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-
-const BODY_ERRORS: Record<string, string> = {
-  'entity.parse.failed': 'the body could not be parsed',
-  'entity.too.large': 'the body is too large (16 KiB at most)',
-  'parameters.too.many': 'too many parameters',
-  'encoding.unsupported': 'unsupported content encoding',
-  'charset.unsupported': 'unsupported charset',
-  'request.size.invalid': 'the body does not match its Content-Length',
-  'entity.verify.failed': 'the body could not be verified',
-};
 
 const respond = (oauth: OAuthError): ErrorResponse => ({
   status: oauth.status,
@@ -35,8 +25,7 @@ export function errorHandler(logger: Logger, metrics: Metrics): ErrorRequestHand
       }
       if (error instanceof URIError) return respond(invalidRequest('the request path is not valid percent-encoding'));
       if (isRequestError(error)) {
-        const description = BODY_ERRORS[error.type ?? ''] ?? 'the request body is malformed';
-        const status = error.status === 413 || error.status === 415 ? error.status : 400;
+        const { status, description } = describeRequestError(error);
         return respond(new OAuthError('invalid_request', status, description));
       }
       return undefined;
