@@ -15,7 +15,7 @@ import { tokenEndpoint } from './endpoints/token.js';
 import { requireScope } from './http/bearer-authorization.js';
 import { body } from './http/body.js';
 import { errorHandler } from './http/error-handler.js';
-import { rateLimits } from './http/rate-limit.js';
+import { authFailureLimits, rateLimits } from './http/rate-limit.js';
 
 export interface AuthServerApps {
   /** token, discovery, health and metrics routes; the admin routes too unless `admin` is set */
@@ -63,7 +63,7 @@ function registerPublic(app: Express, deps: AppDeps): void {
   app.post('/token', noStore, oauthBody, ...limits, tokenEndpoint(deps));
   app.post('/token/refresh', noStore, oauthBody, ...limits, tokenRefreshEndpoint(deps));
   app.post('/revoke', noStore, oauthBody, ...limits, revokeEndpoint(deps));
-  app.post('/introspect', noStore, oauthBody, introspectEndpoint(deps));
+  app.post('/introspect', noStore, oauthBody, ...authFailureLimits(deps), introspectEndpoint(deps));
   app.get('/healthz', none, healthEndpoint);
   app.get('/readyz', none, readinessEndpoint(deps));
   app.get('/metrics', none, metricsEndpoint(deps));

@@ -68,6 +68,17 @@ describe.each(STORE_KINDS)('rate limits on the %s store', (kind) => {
     expect(await h.deps.metrics.registry.getSingleMetricAsString('rate_limited_requests_total')).toMatch(/limit="auth_failures"} 2/);
   });
 
+  it('counts failed client authentications at /introspect toward the lockout, without RATE_LIMIT there', async () => {
+    const h = await harness(kind, { AUTH_FAILURE_LIMIT: '2', RATE_LIMIT: '1' });
+    const caller = await h.createClient({ scopes: ['introspect'] });
+    const introspect = () => h.http.post('/introspect').type('form');
+    for (let i = 0; i < 3; i++) expect((await introspect().auth(caller.client_id, caller.client_secret).send({ token: 'x' })).status).toBe(200);
+    for (let i = 0; i < 2; i++) expect((await introspect().auth(caller.client_id, `wrong-${i}`).send({ token: 'x' })).status).toBe(401);
+    const locked = await introspect().auth(caller.client_id, caller.client_secret).send({ token: 'x' });
+    expect(locked.status).toBe(429);
+    expect(locked.headers['ratelimit-policy']).toBe('"auth-failures"; q=2; w=900');
+  });
+
   it('ends each window when the injected clock passes it, not the wall clock', async () => {
     const h = await harness(kind, { RATE_LIMIT: '2', AUTH_FAILURE_LIMIT: '2' });
     const client = await newClient(h);

@@ -89,7 +89,8 @@ function authFailureLockout(deps: AppDeps, limit: number): RequestHandler {
 
 /**
  * The rate limits of the client-facing endpoints (/token, /token/refresh, /revoke), built from the
- * configuration: RATE_LIMIT and AUTH_FAILURE_LIMIT, each off when 0. Counters live in Redis under
+ * configuration: RATE_LIMIT and AUTH_FAILURE_LIMIT, each off when 0. /introspect, which resource servers
+ * call often, gets {@link authFailureLimits} only. Counters live in Redis under
  * REDIS_PREFIX (shared by every instance) or in memory with the embedded store: the store's own
  * counters (Store.hitRateLimit), timed by the injected clock. Mount after the body parsers, since the
  * client id may come from the body.
@@ -99,4 +100,9 @@ export function rateLimits(deps: AppDeps): RequestHandler[] {
   if (deps.config.rateLimit > 0) handlers.push(requestLimit(deps, deps.config.rateLimit));
   if (deps.config.authFailureLimit > 0) handlers.push(authFailureLockout(deps, deps.config.authFailureLimit));
   return handlers;
+}
+
+/** AUTH_FAILURE_LIMIT alone (off when 0), for endpoints that authenticate clients without RATE_LIMIT. */
+export function authFailureLimits(deps: AppDeps): RequestHandler[] {
+  return deps.config.authFailureLimit > 0 ? [authFailureLockout(deps, deps.config.authFailureLimit)] : [];
 }
