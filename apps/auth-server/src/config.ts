@@ -24,6 +24,8 @@ export interface Config {
   refreshFamilyMaxAge: number;
   /** seconds */
   refreshReuseGrace: number;
+  /** live refresh families per client; 0 = unbounded */
+  maxFamiliesPerClient: number;
   keyEncryptionSecret: string | undefined;
   /** the secret keys may still be sealed under while KEY_ENCRYPTION_SECRET is being changed */
   keyEncryptionSecretPrevious: string | undefined;
@@ -86,6 +88,7 @@ const schema = {
   REFRESH_TOKEN_TTL: duration(1).default(1209600),
   REFRESH_FAMILY_MAX_AGE: duration(1).default(2592000),
   REFRESH_REUSE_GRACE: duration().default(0),
+  MAX_FAMILIES_PER_CLIENT: count.default(1000),
   KEY_ENCRYPTION_SECRET: z.string().min(32, 'a secret of at least 32 characters').optional(),
   KEY_ENCRYPTION_SECRET_PREVIOUS: z.string().min(32, 'a secret of at least 32 characters').optional(),
   KEY_ROTATION_INTERVAL: duration().default(0),
@@ -138,6 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     refreshTokenTtl: e.REFRESH_TOKEN_TTL,
     refreshFamilyMaxAge: e.REFRESH_FAMILY_MAX_AGE,
     refreshReuseGrace: e.REFRESH_REUSE_GRACE,
+    maxFamiliesPerClient: e.MAX_FAMILIES_PER_CLIENT,
     keyEncryptionSecret: e.KEY_ENCRYPTION_SECRET,
     keyEncryptionSecretPrevious: e.KEY_ENCRYPTION_SECRET_PREVIOUS,
     keyRotationInterval: e.KEY_ROTATION_INTERVAL,

@@ -16,6 +16,7 @@ describe('config', () => {
       refreshTokenTtl: 14 * 86400,
       refreshFamilyMaxAge: 30 * 86400,
       refreshReuseGrace: 0,
+      maxFamiliesPerClient: 1000,
       keyRotationInterval: 0,
       adminPort: undefined,
       rateLimit: 300,
@@ -41,6 +42,7 @@ describe('config', () => {
     ['ACCESS_TOKEN_TTL', '15 m'],
     ['TRUST_PROXY', 'yes'],
     ['RATE_LIMIT', '-1'],
+    ['MAX_FAMILIES_PER_CLIENT', 'lots'],
     ['LOG_LEVEL', 'loud'],
     ['REDIS_CLUSTER_NODES', 'a,b'],
   ])('stops on a bad %s with one line naming it', (name, value) => {

@@ -2,11 +2,13 @@ import { createHash } from 'node:crypto';
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
 import type { Logger } from '@tessera/service-kit';
 import { StoreUnavailableError } from '../errors.js';
-import { CREATE_FAMILY, DELETE_CLIENT, FIND_REFRESH_TOKEN, HIT_RATE_LIMIT, INDEX_FAMILY, PUT_CLIENT, ROTATE, SAVE_KEYSET, USE_ONCE } from './redis-scripts.js';
+import { clientSlotTag, familySlotTag } from '../tokens/refresh-token-format.js';
+import { CREATE_FAMILY, DELETE_CLIENT, DELETE_FAMILIES, FIND_REFRESH_TOKEN, HIT_RATE_LIMIT, PUT_CLIENT, REVOKE_FAMILY, ROTATE, SAVE_KEYSET, USE_ONCE } from './redis-scripts.js';
 import type {
   ClientPage,
   ClientRecord,
   Clock,
+  CreateFamilyResult,
   Family,
   Keyset,
   OnceKind,
@@ -21,8 +23,9 @@ import type {
 type ScriptResult = (string | null)[] | null;
 
 interface Scripted {
-  tesseraCreateFamily(family: string, ...args: (string | number)[]): Promise<number>;
-  tesseraIndexFamily(index: string, ...args: (string | number)[]): Promise<number>;
+  tesseraCreateFamily(family: string, index: string, ...args: (string | number)[]): Promise<string[]>;
+  tesseraRevokeFamily(family: string, familyId: string, indexPrefix: string): Promise<number>;
+  tesseraDeleteFamilies(index: string, familyPrefix: string): Promise<number>;
   tesseraRotate(family: string, ...args: (string | number)[]): Promise<ScriptResult>;
   tesseraFindRefreshToken(family: string, hash: string): Promise<ScriptResult>;
   tesseraSaveKeyset(keyset: string, ...args: (string | number)[]): Promise<number>;
@@ -66,8 +69,9 @@ export function connectRedis(options: RedisConnectionOptions): RedisConnection {
     down = false;
     options.logger?.info({ event: 'store_reconnected' }, 'redis connection restored');
   });
-  connection.defineCommand('tesseraCreateFamily', { numberOfKeys: 1, lua: CREATE_FAMILY });
-  connection.defineCommand('tesseraIndexFamily', { numberOfKeys: 1, lua: INDEX_FAMILY });
+  connection.defineCommand('tesseraCreateFamily', { numberOfKeys: 2, lua: CREATE_FAMILY });
+  connection.defineCommand('tesseraRevokeFamily', { numberOfKeys: 1, lua: REVOKE_FAMILY });
+  connection.defineCommand('tesseraDeleteFamilies', { numberOfKeys: 1, lua: DELETE_FAMILIES });
   connection.defineCommand('tesseraRotate', { numberOfKeys: 1, lua: ROTATE });
   connection.defineCommand('tesseraFindRefreshToken', { numberOfKeys: 1, lua: FIND_REFRESH_TOKEN });
   connection.defineCommand('tesseraSaveKeyset', { numberOfKeys: 1, lua: SAVE_KEYSET });
@@ -101,8 +105,11 @@ export class RedisStore implements Store {
 
   #client = (id: string) => `${this.prefix}{clients}:${id}`;
   #clientIndex = () => `${this.prefix}{clients}:index`;
-  #clientFamilies = (id: string) => `${this.prefix}client-families:{${id}}`;
-  #family = (id: string) => `${this.prefix}family:{${id}}`;
+  /** a client's families share its slot tag (see clientSlotTag) with its family index, a sorted set by start time */
+  #clientFamiliesPrefix = (tag: string) => `${this.prefix}client-families:{${tag}}:`;
+  #clientFamilies = (clientId: string) => this.#clientFamiliesPrefix(clientSlotTag(clientId)) + clientId;
+  #familyPrefix = (tag: string) => `${this.prefix}family:{${tag}}:`;
+  #family = (id: string) => this.#familyPrefix(familySlotTag(id)) + id;
   #denied = (jti: string) => `${this.prefix}denied-jti:{${jti}}`;
   #keyset = () => `${this.prefix}keyset`;
   #lease = (name: string) => `${this.prefix}lease:${name}`;
@@ -144,33 +151,36 @@ export class RedisStore implements Store {
   deleteClient(clientId: string): Promise<boolean> {
     return this.#run(async () => {
       const deleted = await this.redis.tesseraDeleteClient(this.#client(clientId), this.#clientIndex(), clientId);
-      const index = this.#clientFamilies(clientId);
-      const families = await this.redis.zrange(index, 0, -1);
-      await Promise.all(families.map((id) => this.redis.del(this.#family(id))));
-      await this.redis.del(index);
+      await this.redis.tesseraDeleteFamilies(this.#clientFamilies(clientId), this.#familyPrefix(clientSlotTag(clientId)));
       return deleted === 1;
     });
   }
 
-  createFamily(family: Family, tokenHash: string, policy: RefreshPolicy): Promise<void> {
+  createFamily(family: Family, tokenHash: string, policy: RefreshPolicy): Promise<CreateFamilyResult> {
     return this.#run(async () => {
+      const tag = clientSlotTag(family.client_id);
+      if (familySlotTag(family.id) !== tag) throw new TypeError('family.id must come from newFamilyId(family.client_id)');
       const now = this.clock();
       const expiresAt = Math.min(now + policy.idleTtl, family.created_at + policy.maxAge);
-      await Promise.all([
-        this.redis.tesseraCreateFamily(
-          this.#family(family.id),
-          family.client_id,
-          family.scope,
-          family.aud,
-          family.created_at,
-          family.public ? '1' : '0',
-          tokenHash,
-          now,
-          Math.max(1, expiresAt - now),
-          family.jkt ?? '',
-        ),
-        this.redis.tesseraIndexFamily(this.#clientFamilies(family.client_id), family.id, family.created_at + policy.maxAge, now),
-      ]);
+      const evicted = await this.redis.tesseraCreateFamily(
+        this.#family(family.id),
+        this.#clientFamilies(family.client_id),
+        family.client_id,
+        family.scope,
+        family.aud,
+        family.created_at,
+        family.public ? '1' : '0',
+        tokenHash,
+        now,
+        Math.max(1, expiresAt - now),
+        family.jkt ?? '',
+        family.id,
+        policy.maxFamiliesPerClient ?? 0,
+        now - policy.maxAge,
+        policy.maxAge,
+        this.#familyPrefix(tag),
+      );
+      return { evicted };
     });
   }
 
@@ -188,6 +198,8 @@ export class RedisStore implements Store {
         policy.maxAge,
         policy.grace,
         input.jkt ?? '',
+        this.#clientFamiliesPrefix(familySlotTag(input.familyId)),
+        input.familyId,
       );
       const status = r?.[0];
       if (status === 'rotated' || status === 'reused') return { status, family: toFamily(input.familyId, r!) };
@@ -209,7 +221,9 @@ export class RedisStore implements Store {
   }
 
   revokeFamily(familyId: string): Promise<boolean> {
-    return this.#run(async () => (await this.redis.del(this.#family(familyId))) > 0);
+    return this.#run(
+      async () => (await this.redis.tesseraRevokeFamily(this.#family(familyId), familyId, this.#clientFamiliesPrefix(familySlotTag(familyId)))) === 1,
+    );
   }
 
   revokeAllFamilies(): Promise<number> {
