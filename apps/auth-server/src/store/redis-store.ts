@@ -46,6 +46,9 @@ export interface RedisConnectionOptions {
   logger?: Pick<Logger, 'warn' | 'info'> | undefined;
 }
 
+/** ms between two CLUSTER SLOTS of a Cluster connection */
+export const CLUSTER_SLOTS_REFRESH_INTERVAL = 2000;
+
 /** Opens a Redis (or Redis Cluster) connection with the store's scripts defined on it. */
 export function connectRedis(options: RedisConnectionOptions): RedisConnection {
   const common: RedisOptions = {
@@ -56,7 +59,16 @@ export function connectRedis(options: RedisConnectionOptions): RedisConnection {
     retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
   };
   const connection = options.clusterNodes
-    ? new Cluster(options.clusterNodes, { redisOptions: common, enableAutoPipelining: true, lazyConnect: true })
+    ? new Cluster(options.clusterNodes, {
+        redisOptions: common,
+        enableAutoPipelining: true,
+        lazyConnect: true,
+        // A hung master (stopped VM, long pause) produces only timeouts, never MOVED or a closed connection:
+        // asking for the slot map now and then (and at once after a timeout, see RedisStore) follows its
+        // replica's promotion without waiting for the old node to die.
+        slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_INTERVAL,
+        slotsRefreshTimeout: 1000,
+      })
     : new Redis(options.url ?? 'redis://127.0.0.1:6379', common);
   let down = false;
   connection.on('error', (error: Error) => {
@@ -120,6 +132,7 @@ export class RedisStore implements Store {
     try {
       return await operation();
     } catch (error) {
+      if (this.redis instanceof Cluster && /timed out/i.test((error as Error).message)) this.redis.refreshSlotsCache();
       throw new StoreUnavailableError(`redis: ${(error as Error).message}`, { cause: error });
     }
   }
