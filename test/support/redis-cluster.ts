@@ -121,6 +121,8 @@ export class RedisCluster {
               'no',
               '--appendonly',
               'no',
+              '--repl-diskless-sync-delay',
+              '0',
             ],
           }),
         );

@@ -112,7 +112,7 @@ export class RotationLoad {
         if (!token) await sleep(100);
         continue;
       }
-      if (step % 7 === 0 && fresh && this.servers.length > 1) {
+      if (step % 5 === 0 && fresh && this.servers.length > 1) {
         this.races++;
         const presented = token;
         const answers = await Promise.all(this.servers.map((_, i) => this.#post(i, client, { grant_type: 'refresh_token', refresh_token: presented })));

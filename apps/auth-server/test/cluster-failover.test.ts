@@ -122,6 +122,6 @@ describe.runIf(hasRedisServer)('Redis Cluster failover under rotation load (two 
     }
     console.info(`cluster failover windows (ms): ${JSON.stringify(windows)}; answers ${JSON.stringify(Object.fromEntries(load.seen))}; races ${load.races}`);
     expect(load.violations).toEqual([]);
-    expect(load.races).toBeGreaterThan(10);
+    expect(load.races).toBeGreaterThan(2);
   }, 90_000);
 });

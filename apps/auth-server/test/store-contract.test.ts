@@ -2,6 +2,7 @@ import { Cluster } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ClientRecord, Family, RefreshPolicy } from '../src/store/store.js';
 import { hashRefreshToken, mintRefreshToken, newFamilyId } from '../src/tokens/refresh-token-format.js';
+import { RedisStore } from '../src/store/redis-store.js';
 import { STORE_KINDS, TestClock, openStore, type TestStore } from './harness.js';
 
 const policy: RefreshPolicy = { idleTtl: 60_000, maxAge: 600_000, grace: 0 };
@@ -349,4 +350,27 @@ describe.each(STORE_KINDS.filter((k) => k !== 'memory'))('family cap bounds Redi
       await t.store.close();
     }
   }, 60_000);
+});
+
+describe.each(STORE_KINDS.filter((k) => k !== 'memory'))('REDIS_WAIT_REPLICAS without the replicas: %s', (kind) => {
+  it('still answers a rotation, a revocation and a client deletion, and reports each as under-replicated', async () => {
+    const clock = new TestClock();
+    const plain = await openStore(kind, clock);
+    const reported: string[] = [];
+    const store = new RedisStore(plain.redis!, plain.prefix, clock.now, { waitReplicas: 1, waitTimeout: 100, onUnderReplicated: (op) => reported.push(op) });
+    try {
+      const id = newFamilyId('c1');
+      const first = mintRefreshToken(id);
+      await store.createFamily({ id, client_id: 'c1', scope: 'a', aud: 'api', created_at: clock.ms, public: false }, first.hash, policy);
+      const next = mintRefreshToken(id);
+      expect((await store.rotate({ familyId: id, presentedHash: first.hash, nextHash: next.hash, clientId: 'c1', scope: undefined, policy })).status).toBe('rotated');
+      expect((await store.rotate({ familyId: id, presentedHash: first.hash, nextHash: next.hash, clientId: 'c1', scope: undefined, policy })).status).toBe('reused');
+      expect(await store.revokeFamily(id)).toBe(false);
+      await store.putClient(client('c1', clock.ms));
+      expect(await store.deleteClient('c1')).toBe(true);
+      expect(reported).toEqual(['rotate', 'rotate', 'revoke_family', 'delete_client', 'delete_client']);
+    } finally {
+      await store.close();
+    }
+  });
 });

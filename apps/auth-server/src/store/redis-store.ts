@@ -40,6 +40,10 @@ export type RedisConnection = (Redis | Cluster) & Scripted;
 export interface RedisConnectionOptions {
   url?: string | undefined;
   clusterNodes?: { host: string; port: number }[] | undefined;
+  /** Redis Sentinel addresses: the connection goes to the master they name `sentinelName` and follows failovers */
+  sentinels?: { host: string; port: number }[] | undefined;
+  /** the master name the sentinels monitor ('mymaster' by default) */
+  sentinelName?: string | undefined;
   /** ms a command may take before it fails */
   commandTimeout?: number;
   /** told once when the connection fails and once when it is back (ioredis retries by itself) */
@@ -69,7 +73,18 @@ export function connectRedis(options: RedisConnectionOptions): RedisConnection {
         slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_INTERVAL,
         slotsRefreshTimeout: 1000,
       })
-    : new Redis(options.url ?? 'redis://127.0.0.1:6379', common);
+    : options.sentinels
+      ? new Redis({
+          ...common,
+          sentinels: options.sentinels,
+          name: options.sentinelName ?? 'mymaster',
+          // reconnect when a sentinel announces +switch-master, even to a master that hangs rather than
+          // closing the connection; a connection that does not close is dropped after disconnectTimeout
+          failoverDetector: true,
+          disconnectTimeout: 500,
+          sentinelRetryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+        })
+      : new Redis(options.url ?? 'redis://127.0.0.1:6379', common);
   let down = false;
   connection.on('error', (error: Error) => {
     if (down) return;
@@ -104,6 +119,21 @@ const toFamily = (id: string, r: (string | null)[], offset = 1, jkt: string | nu
   ...(jkt ? { jkt } : {}),
 });
 
+export interface RedisStoreOptions {
+  /**
+   * Replicas that must acknowledge a rotation, a revocation or a client deletion (Redis WAIT) before it
+   * answers; 0 (the default) does not wait. A write that fewer replicas acknowledged in time still
+   * answers success: it is logged (`redis_write_under_replicated`) and reported to `onUnderReplicated`.
+   */
+  waitReplicas?: number;
+  /** ms WAIT may take at most; half of it is used, so the reply comes well within the command timeout (2000) */
+  waitTimeout?: number;
+  logger?: Pick<Logger, 'warn'> | undefined;
+  onUnderReplicated?: (operation: string) => void;
+}
+
+type Pipelined = Scripted & { wait(replicas: number, timeout: number): unknown; exec(): Promise<[Error | null, unknown][] | null> };
+
 /** The Redis store: keys under `prefix`, each multi-key step one script within one hash tag. */
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
@@ -113,7 +143,30 @@ export class RedisStore implements Store {
     /** every key of the store (rate-limit counters included) starts with it */
     readonly prefix = 'tessera:',
     private readonly clock: Clock = Date.now,
+    private readonly options: RedisStoreOptions = {},
   ) {}
+
+  /**
+   * Runs one script and, with `waitReplicas`, a WAIT right behind it on the same connection (a pipeline:
+   * on a Cluster it goes to the node of the script's keys), so the answer waits for the replicas.
+   */
+  async #replicated<T>(operation: string, script: (target: Scripted) => Promise<T>): Promise<T> {
+    const replicas = this.options.waitReplicas ?? 0;
+    if (replicas === 0) return script(this.redis);
+    const pipeline = this.redis.pipeline() as unknown as Pipelined;
+    void script(pipeline);
+    pipeline.wait(replicas, Math.max(1, Math.floor((this.options.waitTimeout ?? 2000) / 2)));
+    const [[error, result], [waitError, acked]] = (await pipeline.exec()) as [[Error | null, T], [Error | null, number]];
+    if (error) throw error;
+    if (waitError || acked < replicas) {
+      this.options.logger?.warn(
+        { event: 'redis_write_under_replicated', operation, replicas_wanted: replicas, replicas_acked: waitError ? 0 : acked },
+        'a write was acknowledged by fewer replicas than REDIS_WAIT_REPLICAS in time; a failover now could lose it',
+      );
+      this.options.onUnderReplicated?.(operation);
+    }
+    return result;
+  }
 
   #client = (id: string) => `${this.prefix}{clients}:${id}`;
   #clientIndex = () => `${this.prefix}{clients}:index`;
@@ -163,8 +216,8 @@ export class RedisStore implements Store {
 
   deleteClient(clientId: string): Promise<boolean> {
     return this.#run(async () => {
-      const deleted = await this.redis.tesseraDeleteClient(this.#client(clientId), this.#clientIndex(), clientId);
-      await this.redis.tesseraDeleteFamilies(this.#clientFamilies(clientId), this.#familyPrefix(clientSlotTag(clientId)));
+      const deleted = await this.#replicated('delete_client', (r) => r.tesseraDeleteClient(this.#client(clientId), this.#clientIndex(), clientId));
+      await this.#replicated('delete_client', (r) => r.tesseraDeleteFamilies(this.#clientFamilies(clientId), this.#familyPrefix(clientSlotTag(clientId))));
       return deleted === 1;
     });
   }
@@ -200,7 +253,7 @@ export class RedisStore implements Store {
   rotate(input: RotateInput): Promise<RotateResult> {
     return this.#run(async () => {
       const { policy } = input;
-      const r = await this.redis.tesseraRotate(
+      const r = await this.#replicated('rotate', (redis) => redis.tesseraRotate(
         this.#family(input.familyId),
         input.presentedHash,
         input.nextHash,
@@ -213,7 +266,7 @@ export class RedisStore implements Store {
         input.jkt ?? '',
         this.#clientFamiliesPrefix(familySlotTag(input.familyId)),
         input.familyId,
-      );
+      ));
       const status = r?.[0];
       if (status === 'rotated' || status === 'reused') return { status, family: toFamily(input.familyId, r!) };
       if (status === 'invalid_scope' || status === 'client_auth_required' || status === 'dpop_key_mismatch') return { status };
@@ -235,7 +288,10 @@ export class RedisStore implements Store {
 
   revokeFamily(familyId: string): Promise<boolean> {
     return this.#run(
-      async () => (await this.redis.tesseraRevokeFamily(this.#family(familyId), familyId, this.#clientFamiliesPrefix(familySlotTag(familyId)))) === 1,
+      async () =>
+        (await this.#replicated('revoke_family', (r) =>
+          r.tesseraRevokeFamily(this.#family(familyId), familyId, this.#clientFamiliesPrefix(familySlotTag(familyId))),
+        )) === 1,
     );
   }
 
@@ -307,6 +363,8 @@ export class RedisStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await this.redis.quit().catch(() => undefined);
+    // also ends what quit leaves open: the Sentinel failover detector's subscriptions
+    this.redis.disconnect();
   }
 }
