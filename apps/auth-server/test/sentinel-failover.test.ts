@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppProcess } from '../../../test/support/app-process.js';
 import { uniquePrefix } from '../../../test/support/redis.js';
+import { freePort } from '../../../test/support/redis-server.js';
 import { RedisSentinelSet, SENTINEL_MASTER_NAME } from '../../../test/support/redis-sentinel.js';
 import { RotationLoad, type LoadClient } from '../../../test/support/rotation-load.js';
 import { RedisStore, connectRedis, type RedisConnection } from '../src/store/redis-store.js';
@@ -121,6 +122,20 @@ describe.runIf(hasRedisServer)('Redis Sentinel failover', () => {
 
   const policy: RefreshPolicy = { idleTtl: 60_000, maxAge: 600_000, grace: 0 };
   const sentinels = () => set.spec.split(',').map((s) => ({ host: '127.0.0.1', port: Number(s.split(':')[1]) }));
+
+  it('gives up at start, with one line, when no sentinel answers', async () => {
+    const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+    const nobody = await freePort();
+    const result = await promisify(execFile)(process.execPath, [cli, 'clients', 'list'], {
+      env: { PATH: process.env.PATH, REDIS_SENTINELS: `127.0.0.1:${nobody}`, REDIS_PREFIX: uniquePrefix() },
+      timeout: 20_000,
+    }).then(
+      () => ({ code: 0, stderr: '' }),
+      (error: { code: number; stderr: string }) => ({ code: error.code, stderr: error.stderr }),
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^tessera: cannot connect to Redis .*All sentinels are unreachable/);
+  });
 
   it('runs the ops CLI against the master the sentinels name', async () => {
     const prefix = uniquePrefix();

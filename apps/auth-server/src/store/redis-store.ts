@@ -62,6 +62,7 @@ export function connectRedis(options: RedisConnectionOptions): RedisConnection {
     lazyConnect: true,
     retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
   };
+  let connected = false;
   const connection = options.clusterNodes
     ? new Cluster(options.clusterNodes, {
         redisOptions: common,
@@ -82,10 +83,12 @@ export function connectRedis(options: RedisConnectionOptions): RedisConnection {
           // closing the connection; a connection that does not close is dropped after disconnectTimeout
           failoverDetector: true,
           disconnectTimeout: 500,
-          sentinelRetryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+          // at start, give up after about 2 s when no sentinel answers (connect() fails); once connected, keep asking
+          sentinelRetryStrategy: (attempt) => (connected || attempt <= 5 ? Math.min(attempt * 100, 1000) : null),
         })
       : new Redis(options.url ?? 'redis://127.0.0.1:6379', common);
   let down = false;
+  connection.on('ready', () => (connected = true));
   connection.on('error', (error: Error) => {
     if (down) return;
     down = true;
