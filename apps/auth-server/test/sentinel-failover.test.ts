@@ -106,11 +106,11 @@ describe.runIf(hasRedisServer)('Redis Sentinel failover', () => {
         windows.killToPromotion = promotedAt - killedAt;
         const recovered2 = await load.recovered(client.client_id, promotedAt, 10_000);
         servers.forEach((_, i) => (windows[`killedServer${i}`] = (load.firstRotation(client.client_id, i, promotedAt) ?? NaN) - promotedAt));
-        expect(recovered2, `after a kill: ${JSON.stringify(windows)}`).toBe(true);
+        expect(recovered2, `after a kill: ${JSON.stringify(windows)}; store events ${JSON.stringify(servers.map((s) => s.logLines().map((l) => l.event).filter(Boolean)))}`).toBe(true);
       } finally {
         await load.stop();
       }
-      console.info(`sentinel failover windows (ms): ${JSON.stringify(windows)}; answers ${JSON.stringify(Object.fromEntries(load.seen))}; races ${load.races}`);
+      console.info(`sentinel failover windows (ms): ${JSON.stringify(windows)}; store events ${JSON.stringify(servers.map((s) => s.logLines().map((l) => l.event).filter(Boolean)))}; answers ${JSON.stringify(Object.fromEntries(load.seen))}; races ${load.races}`);
       expect(load.violations).toEqual([]);
       expect(load.races).toBeGreaterThan(2);
     } finally {

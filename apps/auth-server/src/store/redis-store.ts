@@ -35,7 +35,10 @@ interface Scripted {
   tesseraHitRateLimit(counter: string, ...args: (string | number)[]): Promise<[number, string]>;
 }
 
-export type RedisConnection = (Redis | Cluster) & Scripted;
+export type RedisConnection = (Redis | Cluster) & Scripted & {
+  /** set by RedisStore.close(): the connection is being closed on purpose */
+  tesseraClosing?: boolean;
+};
 
 export interface RedisConnectionOptions {
   url?: string | undefined;
@@ -99,6 +102,15 @@ export function connectRedis(options: RedisConnectionOptions): RedisConnection {
     down = false;
     options.logger?.info({ event: 'store_reconnected' }, 'redis connection restored');
   });
+  if (options.sentinels) {
+    // ioredis ends a Sentinel connection for good when the failover detector drops it while it is
+    // resolving the master; unless we are closing, start connecting again
+    connection.on('end', () => {
+      if ((connection as RedisConnection).tesseraClosing || !connected) return;
+      options.logger?.warn({ event: 'store_connection_ended' }, 'redis connection ended; connecting again');
+      setTimeout(() => void connection.connect().catch(() => undefined), 100).unref();
+    });
+  }
   connection.defineCommand('tesseraCreateFamily', { numberOfKeys: 2, lua: CREATE_FAMILY });
   connection.defineCommand('tesseraRevokeFamily', { numberOfKeys: 1, lua: REVOKE_FAMILY });
   connection.defineCommand('tesseraDeleteFamilies', { numberOfKeys: 1, lua: DELETE_FAMILIES });
@@ -366,6 +378,7 @@ export class RedisStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.redis.tesseraClosing = true;
     await this.redis.quit().catch(() => undefined);
     // also ends what quit leaves open: the Sentinel failover detector's subscriptions
     this.redis.disconnect();
