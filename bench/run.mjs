@@ -38,6 +38,8 @@ const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 32);
 const WARMUP = Number(env.BENCH_WARMUP ?? 2);
 const DURATION = Number(env.BENCH_DURATION ?? 8);
 const FAMILIES = Number(env.BENCH_FAMILIES ?? 5000);
+/** MAX_FAMILIES_PER_CLIENT's default, for the "client at its cap" figure */
+const FAMILY_CAP = 1000;
 const LOG_LEVEL = env.BENCH_LOG_LEVEL ?? 'info';
 const ONLY = env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(',')) : undefined;
 const PROF = new Set((env.BENCH_PROF ?? '').split(',').filter(Boolean));
@@ -356,6 +358,9 @@ async function main() {
       ADMIN_CLIENT_SECRET: adminSecret,
       RATE_LIMIT: '0',
       AUTH_FAILURE_LIMIT: '0',
+      // one bench client starts tens of thousands of families and the refresh scenario rotates the oldest
+      // first: unbounded here, and the memory step below works out what the cap bounds a client to
+      MAX_FAMILIES_PER_CLIENT: '0',
       LOG_LEVEL,
     },
     { profile: PROF.has('auth') },
@@ -632,11 +637,20 @@ async function main() {
     await rotateAll();
     const afterRotate2 = await usedMemory(redis);
     const familyId = fresh[0].split('.')[0];
+    // a client's families and its index share its slot tag, the first 4 characters of every family id
+    const tag = familyId.slice(0, 4);
+    const indexKey = `${prefix}client-families:{${tag}}:${client.client_id}`;
     const sample = {
-      familyHash: await redis.memory('USAGE', `${prefix}family:{${familyId}}`, 'SAMPLES', 0),
-      clientIndex: await redis.memory('USAGE', `${prefix}client-families:{${client.client_id}}`, 'SAMPLES', 0),
-      clientIndexEntries: await redis.zcard(`${prefix}client-families:{${client.client_id}}`),
+      familyHash: await redis.memory('USAGE', `${prefix}family:{${tag}}:${familyId}`, 'SAMPLES', 0),
+      clientIndex: await redis.memory('USAGE', indexKey, 'SAMPLES', 0),
+      clientIndexEntries: await redis.zcard(indexKey),
     };
+    // A client at the default cap: its index holds the 1000 newest entries (a copy of them, measured
+    // exactly), and each of its families costs what one costs after a rotation.
+    const capCopy = `${prefix}client-families:{${tag}}:cap-sample`;
+    await redis.zrangestore(capCopy, indexKey, -FAMILY_CAP, -1);
+    const atCapIndex = await redis.memory('USAGE', capCopy, 'SAMPLES', 0);
+    await redis.del(capCopy);
     familyMemory = {
       families: fresh.length,
       redisPrivate: redisInfo.private,
@@ -645,6 +659,12 @@ async function main() {
       perFamilyRotatedTwice: (afterRotate2 - before) / fresh.length,
       memoryUsageSample: sample,
       memoryUsagePerFamily: (sample.familyHash ?? 0) + (sample.clientIndexEntries ? sample.clientIndex / sample.clientIndexEntries : 0),
+      atCap: {
+        cap: FAMILY_CAP,
+        indexBytes: atCapIndex,
+        // used_memory per rotated family already includes its index entry
+        clientBytes: Math.round(FAMILY_CAP * ((afterRotate - before) / fresh.length)),
+      },
     };
     log(
       `redis memory: ${familyMemory.perFamilyCreated.toFixed(0)} B/family created, ${familyMemory.perFamilyRotated.toFixed(0)} B after one rotation, ` +
@@ -710,6 +730,11 @@ function report({ startedAt, results, familyMemory, rssMax, authHwm, redisInfo }
         `${familyMemory.perFamilyRotatedTwice.toFixed(0)} B after two (no keyspace table doubling in the window; amortized, those tables add 16-32 B a family) ` +
         `(used_memory delta over ${familyMemory.families}); MEMORY USAGE: family hash ${s.familyHash} B, ` +
         `client index ${s.clientIndex} B / ${s.clientIndexEntries} entries`,
+    );
+    const c = familyMemory.atCap;
+    lines.push(
+      `Redis for one client at MAX_FAMILIES_PER_CLIENT=${c.cap} (rotated families): ${(c.clientBytes / 1024).toFixed(0)} KiB, ` +
+        `its family index ${(c.indexBytes / 1024).toFixed(0)} KiB (MEMORY USAGE of its ${c.cap} newest entries); × clients for the whole store`,
     );
   }
   lines.push(`auth-server RSS: peak sampled under load ${(rssMax / MB).toFixed(0)} MB, VmHWM ${(authHwm / MB).toFixed(0)} MB`);

@@ -45,6 +45,10 @@ export interface RedisServerOptions {
   port?: number;
   /** the working directory (AOF, RDB, nodes.conf); a fresh temporary one by default */
   dir?: string;
+  /** a config file in `dir` to start from (written by the caller), e.g. a sentinel's */
+  configFile?: string;
+  /** run as a Redis Sentinel (`--sentinel`; needs `configFile`) */
+  sentinel?: boolean;
 }
 
 /** A throwaway redis-server child process on loopback: stop, hang (SIGSTOP), resume and restart it. */
@@ -55,6 +59,8 @@ export class RedisServer {
     readonly port: number,
     readonly dir: string,
     private readonly args: string[],
+    private readonly configFile?: string,
+    private readonly sentinel = false,
   ) {}
 
   get url(): string {
@@ -69,16 +75,17 @@ export class RedisServer {
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
     const port = options.port ?? (await freePort());
     const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'tessera-redis-'));
-    const server = new RedisServer(port, dir, options.args ?? []);
+    const server = new RedisServer(port, dir, options.args ?? [], options.configFile, options.sentinel);
     await server.launch();
     return server;
   }
 
-  /** (Re)starts the process on the same port and directory. */
-  async launch(): Promise<void> {
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--dir', this.dir, ...this.args], {
-      stdio: 'ignore',
-    });
+  /** (Re)starts the process on the same port and directory; `extraArgs` for this start only (e.g. ['--replicaof', …]). */
+  async launch(extraArgs: string[] = []): Promise<void> {
+    const args = this.sentinel
+      ? [this.configFile!, '--sentinel', '--port', String(this.port), '--bind', '127.0.0.1', ...this.args]
+      : [...(this.configFile ? [this.configFile] : []), '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--dir', this.dir, ...this.args, ...extraArgs];
+    const child = spawn('redis-server', args, { stdio: 'ignore', cwd: this.dir });
     running.add(child);
     child.once('exit', () => running.delete(child));
     let failed: Error | undefined;

@@ -23,7 +23,8 @@ export interface BuildOptions {
 /** Connects the store, loads (or creates) the signing keys and builds everything the app needs. */
 export async function buildDeps(config: Config, options: BuildOptions): Promise<AppDeps> {
   const clock = options.clock ?? Date.now;
-  const store = options.store ?? (await createStore(config, clock, options.logger));
+  const metrics = createMetrics();
+  const store = options.store ?? (await createStore(config, clock, options.logger, (operation) => metrics.underReplicatedWrites.inc({ operation })));
   const secret = config.keyEncryptionSecret ?? randomBytes(32).toString('base64url');
   const encryption = new KeyEncryption(secret, config.keyEncryptionSecretPrevious);
   const keys = new SigningKeys({
@@ -48,7 +49,7 @@ export async function buildDeps(config: Config, options: BuildOptions): Promise<
     clients: new ClientRegistry(store, clock),
     clientKeysets,
     logger: options.logger,
-    metrics: createMetrics(),
+    metrics,
     clock,
     refreshPolicy: refreshPolicyOf(config),
     dpopNonces: new DpopNonces(secret, config.keyEncryptionSecretPrevious, clock),

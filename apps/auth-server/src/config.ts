@@ -14,6 +14,11 @@ export interface Config {
   collectorUrl: string;
   redisUrl: string | undefined;
   redisClusterNodes: { host: string; port: number }[] | undefined;
+  /** Redis Sentinel addresses; the master is the one they name `redisSentinelName` */
+  redisSentinels: { host: string; port: number }[] | undefined;
+  redisSentinelName: string;
+  /** replicas a rotation, a reuse revocation or a client deletion waits for (Redis WAIT) before answering; 0 = none */
+  redisWaitReplicas: number;
   redisPrefix: string;
   signingAlg: SigningAlg;
   /** seconds */
@@ -24,6 +29,8 @@ export interface Config {
   refreshFamilyMaxAge: number;
   /** seconds */
   refreshReuseGrace: number;
+  /** live refresh families per client; 0 = unbounded */
+  maxFamiliesPerClient: number;
   keyEncryptionSecret: string | undefined;
   /** the secret keys may still be sealed under while KEY_ENCRYPTION_SECRET is being changed */
   keyEncryptionSecretPrevious: string | undefined;
@@ -59,6 +66,16 @@ const count = z
 
 const httpUrl = configVar.httpUrl({ trimTrailingSlash: true });
 
+const hostPorts = z
+  .string()
+  .refine((v) => v.split(',').every((n) => /^[^\s:,]+:\d{1,5}$/.test(n.trim())), 'host:port,host:port')
+  .transform((v) =>
+    v.split(',').map((n) => {
+      const i = n.trim().lastIndexOf(':');
+      return { host: n.trim().slice(0, i), port: Number(n.trim().slice(i + 1)) };
+    }),
+  );
+
 const schema = {
   NODE_ENV: z.string().default('development'),
   PORT: port.default(4000),
@@ -69,16 +86,10 @@ const schema = {
     .string()
     .refine((v) => /^rediss?:\/\//.test(v), 'a redis:// or rediss:// URL')
     .optional(),
-  REDIS_CLUSTER_NODES: z
-    .string()
-    .refine((v) => v.split(',').every((n) => /^[^\s:,]+:\d{1,5}$/.test(n.trim())), 'host:port,host:port')
-    .transform((v) =>
-      v.split(',').map((n) => {
-        const i = n.trim().lastIndexOf(':');
-        return { host: n.trim().slice(0, i), port: Number(n.trim().slice(i + 1)) };
-      }),
-    )
-    .optional(),
+  REDIS_CLUSTER_NODES: hostPorts.optional(),
+  REDIS_SENTINELS: hostPorts.optional(),
+  REDIS_SENTINEL_NAME: z.string().regex(/^[\w.-]{1,64}$/, 'a master name: letters, digits and _ . - (at most 64)').default('mymaster'),
+  REDIS_WAIT_REPLICAS: count.default(0),
   REDIS_PREFIX: z.string().regex(/^[\w:.-]{1,64}$/, 'letters, digits and _ : . - (at most 64)').default('tessera:'),
   REDIS_COMMAND_TIMEOUT: duration(1).default(2),
   SIGNING_ALG: z.enum(SIGNING_ALGS, { message: SIGNING_ALGS.join(', ') }).default('ES256'),
@@ -86,6 +97,7 @@ const schema = {
   REFRESH_TOKEN_TTL: duration(1).default(1209600),
   REFRESH_FAMILY_MAX_AGE: duration(1).default(2592000),
   REFRESH_REUSE_GRACE: duration().default(0),
+  MAX_FAMILIES_PER_CLIENT: count.default(1000),
   KEY_ENCRYPTION_SECRET: z.string().min(32, 'a secret of at least 32 characters').optional(),
   KEY_ENCRYPTION_SECRET_PREVIOUS: z.string().min(32, 'a secret of at least 32 characters').optional(),
   KEY_ROTATION_INTERVAL: duration().default(0),
@@ -102,6 +114,10 @@ const schema = {
   LOG_LEVEL: configVar.logLevel().default('info'),
 };
 
+/** True when the configuration names a Redis (single node, Cluster or Sentinel), false for the embedded store. */
+export const usesRedis = (config: Pick<Config, 'redisUrl' | 'redisClusterNodes' | 'redisSentinels'>): boolean =>
+  Boolean(config.redisUrl || config.redisClusterNodes || config.redisSentinels);
+
 /** Reads and validates the auth server's environment; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = loadEnv(schema, env);
@@ -110,9 +126,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('KEY_ENCRYPTION_SECRET_PREVIOUS', 'needs a different KEY_ENCRYPTION_SECRET (the new secret)');
   }
   if (e.ADMIN_CLIENT_ID && !e.ADMIN_CLIENT_SECRET) throw new ConfigError('ADMIN_CLIENT_SECRET', 'required when ADMIN_CLIENT_ID is set');
+  if (e.REDIS_SENTINELS && e.REDIS_CLUSTER_NODES) throw new ConfigError('REDIS_SENTINELS', 'set either REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both');
+  if (e.REDIS_URL && e.REDIS_SENTINELS) throw new ConfigError('REDIS_URL', 'must not be set with REDIS_SENTINELS (the sentinels name the master)');
   if (production) {
     if (!e.KEY_ENCRYPTION_SECRET) throw new ConfigError('KEY_ENCRYPTION_SECRET', 'required when NODE_ENV=production');
-    if (!e.REDIS_URL && !e.REDIS_CLUSTER_NODES) throw new ConfigError('REDIS_URL', 'required when NODE_ENV=production (the embedded store keeps nothing across restarts)');
+    if (!e.REDIS_URL && !e.REDIS_CLUSTER_NODES && !e.REDIS_SENTINELS) {
+      throw new ConfigError('REDIS_URL', 'required when NODE_ENV=production (the embedded store keeps nothing across restarts)');
+    }
     if (!e.ADMIN_CLIENT_ID) throw new ConfigError('ADMIN_CLIENT_ID', 'required when NODE_ENV=production, with ADMIN_CLIENT_SECRET');
   }
   if (e.REFRESH_TOKEN_TTL > e.REFRESH_FAMILY_MAX_AGE) {
@@ -131,6 +151,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     collectorUrl: e.COLLECTOR_URL,
     redisUrl: e.REDIS_URL,
     redisClusterNodes: e.REDIS_CLUSTER_NODES,
+    redisSentinels: e.REDIS_SENTINELS,
+    redisSentinelName: e.REDIS_SENTINEL_NAME,
+    redisWaitReplicas: e.REDIS_WAIT_REPLICAS,
     redisPrefix: e.REDIS_PREFIX,
     redisCommandTimeout: e.REDIS_COMMAND_TIMEOUT * 1000,
     signingAlg: e.SIGNING_ALG,
@@ -138,6 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     refreshTokenTtl: e.REFRESH_TOKEN_TTL,
     refreshFamilyMaxAge: e.REFRESH_FAMILY_MAX_AGE,
     refreshReuseGrace: e.REFRESH_REUSE_GRACE,
+    maxFamiliesPerClient: e.MAX_FAMILIES_PER_CLIENT,
     keyEncryptionSecret: e.KEY_ENCRYPTION_SECRET,
     keyEncryptionSecretPrevious: e.KEY_ENCRYPTION_SECRET_PREVIOUS,
     keyRotationInterval: e.KEY_ROTATION_INTERVAL,

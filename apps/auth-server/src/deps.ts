@@ -37,4 +37,5 @@ export const refreshPolicyOf = (config: Config): RefreshPolicy => ({
   idleTtl: config.refreshTokenTtl * 1000,
   maxAge: config.refreshFamilyMaxAge * 1000,
   grace: config.refreshReuseGrace * 1000,
+  maxFamiliesPerClient: config.maxFamiliesPerClient,
 });

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { createLogger, exitOnSignals, gracefulShutdown, loadConfigOrExit } from '@tessera/service-kit';
 import { createApp } from './app.js';
 import { buildDeps, ensureAdminClient, startKeyMaintenance } from './bootstrap.js';
-import { loadConfig } from './config.js';
+import { loadConfig, usesRedis } from './config.js';
 import { KeyDecryptionError } from './keys/key-encryption.js';
 import { walkthrough } from './walkthrough.js';
 
@@ -15,7 +15,7 @@ function listen(app: import('express').Express, port: number, host: string): Pro
 async function main(): Promise<void> {
   const config = loadConfigOrExit('auth-server', () => loadConfig());
   const logger = createLogger({ service: 'auth-server', level: config.logLevel });
-  if (!config.redisUrl && !config.redisClusterNodes) {
+  if (!usesRedis(config)) {
     logger.warn('REDIS_URL is not set: using the embedded in-memory store; clients, keys and refresh tokens are lost at exit');
   } else if (!config.keyEncryptionSecret) {
     logger.warn('KEY_ENCRYPTION_SECRET is not set: generated one for this process; signing keys stored now cannot be read after a restart');

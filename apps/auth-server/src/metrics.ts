@@ -33,6 +33,17 @@ export function createMetrics() {
       help: 'Spent refresh tokens presented again; each revoked its family',
       registers,
     }),
+    familiesEvicted: new Counter({
+      name: 'refresh_families_evicted_total',
+      help: 'Refresh families revoked because their client started more than MAX_FAMILIES_PER_CLIENT',
+      registers,
+    }),
+    underReplicatedWrites: new Counter({
+      name: 'redis_writes_under_replicated_total',
+      help: 'Writes fewer than REDIS_WAIT_REPLICAS replicas acknowledged in time (answered anyway)',
+      labelNames: ['operation'] as const,
+      registers,
+    }),
     clientAuthFailures: new Counter({
       name: 'client_authentication_failures_total',
       help: 'Failed client authentications by the method tried (client_secret_basic, client_secret_post, private_key_jwt, none)',

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { redisUrl } from '../../../test/support/redis.js';
+import { redisClusterNodes, redisUrl } from '../../../test/support/redis.js';
 import { startHarness, type Harness } from './harness.js';
 import { ASSERTION_TYPE, signAssertion, testKey } from './support/assertions.js';
 
@@ -82,6 +82,24 @@ describe('ops CLI against Redis', () => {
     expect(JSON.parse(run.stdout)).toEqual({ revoked_families: 2 });
     expect((await h.refresh(client, tokens[1])).body.error).toBe('invalid_grant');
     expect((await h.clientCredentials(client)).status).toBe(200);
+  });
+
+  it.runIf(redisClusterNodes().length > 0)('works on a Redis Cluster: refresh revoke-all and clients delete find every family', async () => {
+    h = await startHarness('cluster');
+    env = {
+      REDIS_CLUSTER_NODES: redisClusterNodes().map((n) => `${n.host}:${n.port}`).join(','),
+      REDIS_PREFIX: h.testStore.prefix,
+      KEY_ENCRYPTION_SECRET: SECRET,
+    };
+    const [a, b] = [await h.createClient(), await h.createClient()];
+    const tokens = [(await h.clientCredentials(a)).body.refresh_token, (await h.clientCredentials(b)).body.refresh_token];
+    const run = await cli(['refresh', 'revoke-all', '--yes', '--json'], env);
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual({ revoked_families: 2 });
+    expect((await h.refresh(a, tokens[0])).body.error).toBe('invalid_grant');
+    const fresh = (await h.clientCredentials(b)).body.refresh_token;
+    expect((await cli(['clients', 'delete', b.client_id, '--json'], env)).code).toBe(0);
+    expect((await h.refresh(b, fresh)).status).not.toBe(200);
   });
 
   it('takes kids and client ids that start with a dash as arguments, not options', async () => {

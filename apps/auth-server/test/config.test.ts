@@ -16,6 +16,10 @@ describe('config', () => {
       refreshTokenTtl: 14 * 86400,
       refreshFamilyMaxAge: 30 * 86400,
       refreshReuseGrace: 0,
+      maxFamiliesPerClient: 1000,
+      redisSentinels: undefined,
+      redisSentinelName: 'mymaster',
+      redisWaitReplicas: 0,
       keyRotationInterval: 0,
       adminPort: undefined,
       rateLimit: 300,
@@ -41,11 +45,32 @@ describe('config', () => {
     ['ACCESS_TOKEN_TTL', '15 m'],
     ['TRUST_PROXY', 'yes'],
     ['RATE_LIMIT', '-1'],
+    ['MAX_FAMILIES_PER_CLIENT', 'lots'],
     ['LOG_LEVEL', 'loud'],
     ['REDIS_CLUSTER_NODES', 'a,b'],
+    ['REDIS_SENTINELS', 'sentinel-1'],
+    ['REDIS_SENTINEL_NAME', 'my master'],
+    ['REDIS_WAIT_REPLICAS', 'all'],
   ])('stops on a bad %s with one line naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^${name}: `));
+  });
+
+  it('takes Sentinel addresses, alone: not with REDIS_CLUSTER_NODES nor with REDIS_URL', () => {
+    expect(loadConfig({ REDIS_SENTINELS: 's1:26379, s2:26380', REDIS_SENTINEL_NAME: 'tessera' })).toMatchObject({
+      redisSentinels: [
+        { host: 's1', port: 26379 },
+        { host: 's2', port: 26380 },
+      ],
+      redisSentinelName: 'tessera',
+    });
+    expect(() => loadConfig({ REDIS_SENTINELS: 's1:26379', REDIS_CLUSTER_NODES: 'n1:7000' })).toThrow(/^REDIS_SENTINELS: /);
+    expect(() => loadConfig({ REDIS_SENTINELS: 's1:26379', REDIS_URL: 'redis://r' })).toThrow(/^REDIS_URL: /);
+    expect(
+      loadConfig({ NODE_ENV: 'production', REDIS_SENTINELS: 's1:26379', KEY_ENCRYPTION_SECRET: 'k'.repeat(32), ADMIN_CLIENT_ID: 'a', ADMIN_CLIENT_SECRET: 'x'.repeat(32) })
+        .redisSentinels,
+    ).toHaveLength(1);
+    expect(loadConfig({ REDIS_WAIT_REPLICAS: '1' }).redisWaitReplicas).toBe(1);
   });
 
   it('refuses production without a key encryption secret or with the embedded store', () => {

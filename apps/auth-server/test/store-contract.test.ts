@@ -1,6 +1,8 @@
+import { Cluster } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ClientRecord, Family, RefreshPolicy } from '../src/store/store.js';
 import { hashRefreshToken, mintRefreshToken, newFamilyId } from '../src/tokens/refresh-token-format.js';
+import { RedisStore } from '../src/store/redis-store.js';
 import { STORE_KINDS, TestClock, openStore, type TestStore } from './harness.js';
 
 const policy: RefreshPolicy = { idleTtl: 60_000, maxAge: 600_000, grace: 0 };
@@ -28,12 +30,12 @@ describe.each(STORE_KINDS)('store contract: %s', (kind) => {
     await t.store.close();
   });
 
-  async function family(overrides: Partial<Family> = {}, p = policy) {
-    const id = newFamilyId();
+  async function family(overrides: Partial<Family> = {}, p: RefreshPolicy = policy) {
+    const id = newFamilyId(overrides.client_id ?? 'c1');
     const first = mintRefreshToken(id);
     const fam: Family = { id, client_id: 'c1', scope: 'a b', aud: 'api', created_at: clock.ms, public: false, ...overrides };
-    await t.store.createFamily(fam, first.hash, p);
-    return { id, first, fam };
+    const { evicted } = await t.store.createFamily(fam, first.hash, p);
+    return { id, first, fam, evicted };
   }
 
   const rotate = (familyId: string, presentedHash: string, extra: Partial<Parameters<typeof t.store.rotate>[0]> = {}) => {
@@ -97,7 +99,7 @@ describe.each(STORE_KINDS)('store contract: %s', (kind) => {
     const { id, first } = await family();
     expect((await rotate(id, first.hash, { clientId: 'c2' })).result.status).toBe('invalid');
     expect((await rotate(id, hashRefreshToken('forged'))).result.status).toBe('invalid');
-    expect((await rotate(newFamilyId(), first.hash)).result.status).toBe('invalid');
+    expect((await rotate(newFamilyId('c1'), first.hash)).result.status).toBe('invalid');
     expect((await rotate(id, first.hash)).result.status).toBe('rotated');
   });
 
@@ -179,6 +181,55 @@ describe.each(STORE_KINDS)('store contract: %s', (kind) => {
     expect((await rotate(fresh.id, fresh.first.hash)).result.status).toBe('rotated');
   });
 
+  it('keeps a client within its family cap by revoking its oldest families, not counted as reuse', async () => {
+    const capped = { ...policy, maxFamiliesPerClient: 5 };
+    const made = [];
+    for (let i = 0; i < 8; i++) {
+      made.push(await family({}, capped));
+      clock.ms += 1;
+    }
+    expect(made.flatMap((f) => f.evicted)).toEqual(made.slice(0, 3).map((f) => f.id));
+    for (const f of made.slice(0, 3)) {
+      expect(await t.store.findRefreshToken(f.id, f.first.hash, policy)).toBeUndefined();
+      expect((await rotate(f.id, f.first.hash)).result.status).toBe('invalid');
+    }
+    for (const f of made.slice(3)) expect((await rotate(f.id, f.first.hash)).result.status).toBe('rotated');
+    const other = await family({ client_id: 'c2' }, capped);
+    expect(other.evicted).toEqual([]);
+  });
+
+  it('holds exactly the cap after 20 concurrent starts', async () => {
+    const capped = { ...policy, maxFamiliesPerClient: 5 };
+    const made = await Promise.all(Array.from({ length: 20 }, () => family({}, capped)));
+    const live: string[] = [];
+    for (const f of made) if (await t.store.findRefreshToken(f.id, f.first.hash, policy)) live.push(f.id);
+    expect(live).toHaveLength(5);
+    expect(made.flatMap((f) => f.evicted).sort()).toEqual(made.map((f) => f.id).filter((id) => !live.includes(id)).sort());
+  });
+
+  it('does not count revoked, reused or expired families against the cap', async () => {
+    const capped = { ...policy, maxFamiliesPerClient: 2 };
+    const revoked = await family({}, capped);
+    const reused = await family({}, capped);
+    await t.store.revokeFamily(revoked.id);
+    await rotate(reused.id, reused.first.hash);
+    expect((await rotate(reused.id, reused.first.hash)).result.status).toBe('reused');
+    const a = await family({}, capped);
+    const b = await family({}, capped);
+    expect([a.evicted, b.evicted]).toEqual([[], []]);
+    clock.advance(601);
+    const c = await family({}, capped);
+    expect(c.evicted).toEqual([]);
+    expect((await rotate(c.id, c.first.hash)).result.status).toBe('rotated');
+  });
+
+  it('evicts nothing when the cap is 0 (unbounded)', async () => {
+    const made = [];
+    for (let i = 0; i < 6; i++) made.push(await family({}, { ...policy, maxFamiliesPerClient: 0 }));
+    expect(made.flatMap((f) => f.evicted)).toEqual([]);
+    for (const f of made) expect((await rotate(f.id, f.first.hash)).result.status).toBe('rotated');
+  });
+
   it('denies an access token jti until it expires', async () => {
     await t.store.denyAccessToken('jti-1', clock.ms + 30_000);
     expect(await t.store.isAccessTokenDenied('jti-1')).toBe(true);
@@ -243,7 +294,7 @@ describe('redis store keys', () => {
     const clock = new TestClock();
     const t = await openStore('redis', clock);
     try {
-      const id = newFamilyId();
+      const id = newFamilyId('c1');
       const first = mintRefreshToken(id);
       await t.store.createFamily({ id, client_id: 'c1', scope: 'a', aud: 'api', created_at: clock.ms, public: false }, first.hash, policy);
       const next = mintRefreshToken(id);
@@ -257,13 +308,69 @@ describe('redis store keys', () => {
         expect(ttl, key).toBeGreaterThan(0);
         expect(ttl, key).toBeLessThanOrEqual(policy.maxAge);
       }
-      const stored = JSON.stringify(await t.redis!.hgetall(`${t.prefix}family:{${id}}`));
+      const stored = JSON.stringify(await t.redis!.hgetall(`${t.prefix}family:{${id.slice(0, 4)}}:${id}`));
       for (const token of [first.token, next.token]) {
         expect(stored).not.toContain(token.split('.')[1]);
       }
       expect(stored).toContain(first.hash);
     } finally {
       await t.store.close();
+    }
+  });
+});
+
+describe.each(STORE_KINDS.filter((k) => k !== 'memory'))('family cap bounds Redis: %s', (kind) => {
+  it('keeps a client to 100 families, one index and bounded index memory over 10,000 grants with cap 100', async () => {
+    const clock = new TestClock();
+    const t = await openStore(kind, clock);
+    const capped = { ...policy, maxFamiliesPerClient: 100 };
+    try {
+      let evicted = 0;
+      const start = async () => {
+        const id = newFamilyId('busy');
+        const fam = { id, client_id: 'busy', scope: 'a', aud: 'api', created_at: clock.ms, public: false };
+        const result = await t.store.createFamily(fam, mintRefreshToken(id).hash, capped);
+        evicted += result.evicted.length;
+      };
+      for (let batch = 0; batch < 50; batch++) {
+        await Promise.all(Array.from({ length: 200 }, start));
+        clock.ms += 1;
+      }
+      expect(evicted).toBe(9900);
+      const masters = t.redis instanceof Cluster ? t.redis.nodes('master') : [t.redis!];
+      const keys = (await Promise.all(masters.map((m) => m.keys(`${t.prefix}*`)))).flat();
+      const index = keys.filter((k) => k.includes('client-families:'));
+      expect(index).toHaveLength(1);
+      expect(keys.filter((k) => k.includes('family:{'))).toHaveLength(100);
+      expect(keys).toHaveLength(101);
+      expect(await t.redis!.zcard(index[0]!)).toBe(100);
+      // a listpack of 100 entries; unbounded it would be a 10,000-entry skiplist of ~900 KB
+      expect(Number(await t.redis!.memory('USAGE', index[0]!, 'SAMPLES', '0'))).toBeLessThan(8 * 1024);
+    } finally {
+      await t.store.close();
+    }
+  }, 60_000);
+});
+
+describe.each(STORE_KINDS.filter((k) => k !== 'memory'))('REDIS_WAIT_REPLICAS without the replicas: %s', (kind) => {
+  it('still answers a rotation, a revocation and a client deletion, and reports each as under-replicated', async () => {
+    const clock = new TestClock();
+    const plain = await openStore(kind, clock);
+    const reported: string[] = [];
+    const store = new RedisStore(plain.redis!, plain.prefix, clock.now, { waitReplicas: 1, waitTimeout: 100, onUnderReplicated: (op) => reported.push(op) });
+    try {
+      const id = newFamilyId('c1');
+      const first = mintRefreshToken(id);
+      await store.createFamily({ id, client_id: 'c1', scope: 'a', aud: 'api', created_at: clock.ms, public: false }, first.hash, policy);
+      const next = mintRefreshToken(id);
+      expect((await store.rotate({ familyId: id, presentedHash: first.hash, nextHash: next.hash, clientId: 'c1', scope: undefined, policy })).status).toBe('rotated');
+      expect((await store.rotate({ familyId: id, presentedHash: first.hash, nextHash: next.hash, clientId: 'c1', scope: undefined, policy })).status).toBe('reused');
+      expect(await store.revokeFamily(id)).toBe(false);
+      await store.putClient(client('c1', clock.ms));
+      expect(await store.deleteClient('c1')).toBe(true);
+      expect(reported).toEqual(['rotate', 'rotate', 'revoke_family', 'delete_client', 'delete_client']);
+    } finally {
+      await store.close();
     }
   });
 });

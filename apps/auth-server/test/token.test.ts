@@ -24,7 +24,7 @@ describe.each(STORE_KINDS)('POST /token on the %s store', (kind) => {
       access_token: expect.any(String),
       token_type: 'Bearer',
       expires_in: 900,
-      refresh_token: expect.stringMatching(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/),
+      refresh_token: expect.stringMatching(/^[A-Za-z0-9_-]{26}\.[A-Za-z0-9_-]{43}$/),
       scope: 'collect',
     });
   });
@@ -216,7 +216,7 @@ describe('RFC 6749 §5.2 errors', () => {
   });
 
   it('invalid_grant for unknown, malformed and missing-family refresh tokens', async () => {
-    for (const token of ['nope', 'a'.repeat(22) + '.' + 'b'.repeat(43), '', '..', 'x'.repeat(5000)]) {
+    for (const token of ['nope', 'a'.repeat(26) + '.' + 'b'.repeat(43), '', '..', 'x'.repeat(5000)]) {
       const res = await h.refresh(client, token);
       expectError(res, 400, token === '' ? 'invalid_request' : 'invalid_grant');
     }

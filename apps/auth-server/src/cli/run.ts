@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseDuration } from '@tessera/service-kit';
 import { ClientRegistry, viewClient } from '../clients/client-registry.js';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import { ConfigError, loadConfig, usesRedis, type Config } from '../config.js';
 import { OAuthError } from '../errors.js';
 import { KeyDecryptionError, KeyEncryption } from '../keys/key-encryption.js';
 import { RotationRefusedError, SigningKeys, UnknownKeyError, type PublicKeyView } from '../keys/signing-keys.js';
@@ -394,11 +394,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     if (error instanceof ConfigError) return fail(EXIT.usage, 'invalid_environment', error.message);
     throw error;
   }
-  if (!config.redisUrl && !config.redisClusterNodes) {
+  if (!usesRedis(config)) {
     return fail(
       EXIT.usage,
       'embedded_store',
-      'REDIS_URL is not set: the server is using its embedded in-memory store, which lives inside the server process and cannot be reached from here. Set REDIS_URL (or REDIS_CLUSTER_NODES) and REDIS_PREFIX to the server\'s, or use the admin API (/admin/*).',
+      'REDIS_URL is not set: the server is using its embedded in-memory store, which lives inside the server process and cannot be reached from here. Set REDIS_URL (or REDIS_CLUSTER_NODES, or REDIS_SENTINELS) and REDIS_PREFIX to the server\'s, or use the admin API (/admin/*).',
     );
   }
   if (command.needsKeyEncryption && !config.keyEncryptionSecret) {
@@ -408,7 +408,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   let store: Store | undefined;
   try {
     store = await createStore(config).catch((error: unknown) => {
-      throw new Error(`cannot connect to Redis (REDIS_URL / REDIS_CLUSTER_NODES): ${(error as Error).message}`);
+      throw new Error(`cannot connect to Redis (REDIS_URL / REDIS_CLUSTER_NODES / REDIS_SENTINELS): ${(error as Error).message}`);
     });
     await command.run({ config, store, values, positionals, json, out: io.stdout });
     return EXIT.ok;

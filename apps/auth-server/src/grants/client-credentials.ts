@@ -20,13 +20,20 @@ export async function clientCredentialsGrant(deps: AppDeps, client: ClientRecord
   const audience = grantAudience(params.resource, client.audiences);
   let refreshToken: string | undefined;
   if (client.grant_types.includes('refresh_token')) {
-    const familyId = newFamilyId();
+    const familyId = newFamilyId(client.client_id);
     const minted = mintRefreshToken(familyId);
-    await deps.store.createFamily(
+    const { evicted } = await deps.store.createFamily(
       { id: familyId, client_id: client.client_id, scope, aud: audience, created_at: deps.clock(), public: client.refresh_token_auth === 'none', ...(client.refresh_token_auth === 'none' && dpop ? { jkt: dpop.jkt } : {}) },
       minted.hash,
       deps.refreshPolicy,
     );
+    for (const id of evicted) {
+      deps.metrics.familiesEvicted.inc();
+      deps.logger.info(
+        { event: 'refresh_family_evicted', client_id: client.client_id, family_id: id },
+        'the client holds MAX_FAMILIES_PER_CLIENT refresh families; its oldest is revoked',
+      );
+    }
     refreshToken = minted.token;
   }
   const response = await tokenResponse(deps, client, { scope, audience, refreshToken, dpop });

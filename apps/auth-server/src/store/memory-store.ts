@@ -2,6 +2,7 @@ import type {
   ClientPage,
   ClientRecord,
   Clock,
+  CreateFamilyResult,
   Family,
   Keyset,
   OnceKind,
@@ -71,7 +72,7 @@ export class MemoryStore implements Store {
     return this.#clients.delete(clientId);
   }
 
-  async createFamily(family: Family, tokenHash: string, policy: RefreshPolicy): Promise<void> {
+  async createFamily(family: Family, tokenHash: string, policy: RefreshPolicy): Promise<CreateFamilyResult> {
     const now = this.clock();
     this.#families.set(family.id, {
       family: { ...family },
@@ -85,6 +86,19 @@ export class MemoryStore implements Store {
     let owned = this.#clientFamilies.get(family.client_id);
     if (!owned) this.#clientFamilies.set(family.client_id, (owned = new Set()));
     owned.add(family.id);
+    const evicted: string[] = [];
+    const cap = policy.maxFamiliesPerClient ?? 0;
+    // a Set iterates in insertion order, oldest first; like the Redis index, a family that died of
+    // idleness leaves it when it reaches the head
+    for (const id of owned) {
+      if (cap === 0 || owned.size <= cap) break;
+      owned.delete(id);
+      const entry = this.#families.get(id);
+      if (!entry) continue;
+      this.#families.delete(id);
+      if (now < entry.expiresAt) evicted.push(id);
+    }
+    return { evicted };
   }
 
   async rotate(input: RotateInput): Promise<RotateResult> {

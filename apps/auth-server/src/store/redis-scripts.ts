@@ -3,21 +3,38 @@
  * atomically on one node of a Redis Cluster too.
  */
 
-/** KEYS: family. ARGV: client, scope, aud, created_at, public, token hash, now, ttl ms, DPoP jkt ('' = unbound). */
+/**
+ * KEYS: family, the client's family index (one hash tag: the client's slot tag).
+ * ARGV: client, scope, aud, created_at, public, token hash, now, ttl ms, DPoP jkt ('' = unbound), family id,
+ *       cap (0 = none),
+ *       prune (families started at or before it are past their max age), max age ms,
+ *       family key prefix (`…family:{tag}:`).
+ * Starts the family and, beyond the cap, revokes the client's oldest families. The index is a sorted set
+ * of family ids by start time; entries whose family is gone (idle expiry) leave it when they reach its
+ * head or their max age. An evicted family's key is built from the prefix: it has the same hash tag, so
+ * on a Cluster it lives on this node. Returns the evicted family ids.
+ */
 export const CREATE_FAMILY = `
 redis.call('HSET', KEYS[1], 'c', ARGV[1], 's', ARGV[2], 'a', ARGV[3], 't0', ARGV[4], 'p', ARGV[5], 'cur', ARGV[6], 'tu', ARGV[7])
 if ARGV[9] and ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'k', ARGV[9]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
-return 1
-`;
-
-/** KEYS: client family index. ARGV: family id, expires_at, now. Prunes what has expired. */
-export const INDEX_FAMILY = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-local last = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-redis.call('PEXPIREAT', KEYS[1], last[2])
-return 1
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[12])
+local score = tonumber(ARGV[4])
+local last = redis.call('ZREVRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if last[2] and tonumber(last[2]) > score then score = tonumber(last[2]) end
+redis.call('ZADD', KEYS[2], score, ARGV[10])
+redis.call('PEXPIRE', KEYS[2], ARGV[13])
+local evicted = {}
+local cap = tonumber(ARGV[11])
+if cap > 0 then
+  local excess = redis.call('ZCARD', KEYS[2]) - cap
+  while excess > 0 do
+    local oldest = redis.call('ZPOPMIN', KEYS[2])
+    if redis.call('DEL', ARGV[14] .. oldest[1]) == 1 then evicted[#evicted + 1] = oldest[1] end
+    excess = excess - 1
+  end
+end
+return evicted
 `;
 
 /**
@@ -34,7 +51,8 @@ end
 /**
  * KEYS: family.
  * ARGV: presented hash, next hash, client id ('' = unauthenticated), requested scope ('' = keep),
- *       now, idle ttl, max age, grace (all ms), DPoP jkt of the request ('' = no proof).
+ *       now, idle ttl, max age, grace (all ms), DPoP jkt of the request ('' = no proof),
+ *       index key prefix (`…client-families:{tag}:`, + client id), family id.
  * A family bound to a DPoP key (field k) rotates only for a proof with that key: else dpop_key_mismatch, nothing changed.
  * Returns {status, client, scope, aud, created_at, public, jkt}.
  */
@@ -46,6 +64,7 @@ local created = tonumber(f[4])
 local family = {f[1], f[2], f[3], f[4], f[5], f[10] or ''}
 local function drop(status)
   redis.call('DEL', KEYS[1])
+  redis.call('ZREM', ARGV[10] .. f[1], ARGV[11])
   return {status, unpack(family)}
 end
 if now >= created + maxAge then return drop('invalid') end
@@ -91,6 +110,24 @@ if ARGV[1] == f[6] then state = 'current'
 elseif isSpent(f, ARGV[1]) then state = 'spent'
 else return nil end
 return {state, f[1], f[2], f[3], f[4], f[5], f[7], f[9] or ''}
+`;
+
+/** KEYS: family. ARGV: family id, index key prefix (+ client id). Deletes the family and its index entry. */
+export const REVOKE_FAMILY = `
+local c = redis.call('HGET', KEYS[1], 'c')
+if not c then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', ARGV[2] .. c, ARGV[1])
+return 1
+`;
+
+/** KEYS: client family index. ARGV: family key prefix (`…family:{tag}:`). Deletes every family of the index and the index. */
+export const DELETE_FAMILIES = `
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+local n = 0
+for _, id in ipairs(ids) do n = n + redis.call('DEL', ARGV[1] .. id) end
+redis.call('DEL', KEYS[1])
+return n
 `;
 
 /** KEYS: keyset. ARGV: expected version, new version, data. */

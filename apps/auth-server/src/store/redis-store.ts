@@ -2,11 +2,13 @@ import { createHash } from 'node:crypto';
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
 import type { Logger } from '@tessera/service-kit';
 import { StoreUnavailableError } from '../errors.js';
-import { CREATE_FAMILY, DELETE_CLIENT, FIND_REFRESH_TOKEN, HIT_RATE_LIMIT, INDEX_FAMILY, PUT_CLIENT, ROTATE, SAVE_KEYSET, USE_ONCE } from './redis-scripts.js';
+import { clientSlotTag, familySlotTag } from '../tokens/refresh-token-format.js';
+import { CREATE_FAMILY, DELETE_CLIENT, DELETE_FAMILIES, FIND_REFRESH_TOKEN, HIT_RATE_LIMIT, PUT_CLIENT, REVOKE_FAMILY, ROTATE, SAVE_KEYSET, USE_ONCE } from './redis-scripts.js';
 import type {
   ClientPage,
   ClientRecord,
   Clock,
+  CreateFamilyResult,
   Family,
   Keyset,
   OnceKind,
@@ -21,8 +23,9 @@ import type {
 type ScriptResult = (string | null)[] | null;
 
 interface Scripted {
-  tesseraCreateFamily(family: string, ...args: (string | number)[]): Promise<number>;
-  tesseraIndexFamily(index: string, ...args: (string | number)[]): Promise<number>;
+  tesseraCreateFamily(family: string, index: string, ...args: (string | number)[]): Promise<string[]>;
+  tesseraRevokeFamily(family: string, familyId: string, indexPrefix: string): Promise<number>;
+  tesseraDeleteFamilies(index: string, familyPrefix: string): Promise<number>;
   tesseraRotate(family: string, ...args: (string | number)[]): Promise<ScriptResult>;
   tesseraFindRefreshToken(family: string, hash: string): Promise<ScriptResult>;
   tesseraSaveKeyset(keyset: string, ...args: (string | number)[]): Promise<number>;
@@ -32,16 +35,26 @@ interface Scripted {
   tesseraHitRateLimit(counter: string, ...args: (string | number)[]): Promise<[number, string]>;
 }
 
-export type RedisConnection = (Redis | Cluster) & Scripted;
+export type RedisConnection = (Redis | Cluster) & Scripted & {
+  /** set by RedisStore.close(): the connection is being closed on purpose */
+  tesseraClosing?: boolean;
+};
 
 export interface RedisConnectionOptions {
   url?: string | undefined;
   clusterNodes?: { host: string; port: number }[] | undefined;
+  /** Redis Sentinel addresses: the connection goes to the master they name `sentinelName` and follows failovers */
+  sentinels?: { host: string; port: number }[] | undefined;
+  /** the master name the sentinels monitor ('mymaster' by default) */
+  sentinelName?: string | undefined;
   /** ms a command may take before it fails */
   commandTimeout?: number;
   /** told once when the connection fails and once when it is back (ioredis retries by itself) */
   logger?: Pick<Logger, 'warn' | 'info'> | undefined;
 }
+
+/** ms between two CLUSTER SLOTS of a Cluster connection */
+export const CLUSTER_SLOTS_REFRESH_INTERVAL = 2000;
 
 /** Opens a Redis (or Redis Cluster) connection with the store's scripts defined on it. */
 export function connectRedis(options: RedisConnectionOptions): RedisConnection {
@@ -52,10 +65,33 @@ export function connectRedis(options: RedisConnectionOptions): RedisConnection {
     lazyConnect: true,
     retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
   };
+  let connected = false;
   const connection = options.clusterNodes
-    ? new Cluster(options.clusterNodes, { redisOptions: common, enableAutoPipelining: true, lazyConnect: true })
-    : new Redis(options.url ?? 'redis://127.0.0.1:6379', common);
+    ? new Cluster(options.clusterNodes, {
+        redisOptions: common,
+        enableAutoPipelining: true,
+        lazyConnect: true,
+        // A hung master (stopped VM, long pause) produces only timeouts, never MOVED or a closed connection:
+        // asking for the slot map now and then (and at once after a timeout, see RedisStore) follows its
+        // replica's promotion without waiting for the old node to die.
+        slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_INTERVAL,
+        slotsRefreshTimeout: 1000,
+      })
+    : options.sentinels
+      ? new Redis({
+          ...common,
+          sentinels: options.sentinels,
+          name: options.sentinelName ?? 'mymaster',
+          // reconnect when a sentinel announces +switch-master, even to a master that hangs rather than
+          // closing the connection; a connection that does not close is dropped after disconnectTimeout
+          failoverDetector: true,
+          disconnectTimeout: 500,
+          // at start, give up after about 2 s when no sentinel answers (connect() fails); once connected, keep asking
+          sentinelRetryStrategy: (attempt) => (connected || attempt <= 5 ? Math.min(attempt * 100, 1000) : null),
+        })
+      : new Redis(options.url ?? 'redis://127.0.0.1:6379', common);
   let down = false;
+  connection.on('ready', () => (connected = true));
   connection.on('error', (error: Error) => {
     if (down) return;
     down = true;
@@ -66,8 +102,18 @@ export function connectRedis(options: RedisConnectionOptions): RedisConnection {
     down = false;
     options.logger?.info({ event: 'store_reconnected' }, 'redis connection restored');
   });
-  connection.defineCommand('tesseraCreateFamily', { numberOfKeys: 1, lua: CREATE_FAMILY });
-  connection.defineCommand('tesseraIndexFamily', { numberOfKeys: 1, lua: INDEX_FAMILY });
+  if (options.sentinels) {
+    // ioredis ends a Sentinel connection for good when the failover detector drops it while it is
+    // resolving the master; unless we are closing, start connecting again
+    connection.on('end', () => {
+      if ((connection as RedisConnection).tesseraClosing || !connected) return;
+      options.logger?.warn({ event: 'store_connection_ended' }, 'redis connection ended; connecting again');
+      setTimeout(() => void connection.connect().catch(() => undefined), 100).unref();
+    });
+  }
+  connection.defineCommand('tesseraCreateFamily', { numberOfKeys: 2, lua: CREATE_FAMILY });
+  connection.defineCommand('tesseraRevokeFamily', { numberOfKeys: 1, lua: REVOKE_FAMILY });
+  connection.defineCommand('tesseraDeleteFamilies', { numberOfKeys: 1, lua: DELETE_FAMILIES });
   connection.defineCommand('tesseraRotate', { numberOfKeys: 1, lua: ROTATE });
   connection.defineCommand('tesseraFindRefreshToken', { numberOfKeys: 1, lua: FIND_REFRESH_TOKEN });
   connection.defineCommand('tesseraSaveKeyset', { numberOfKeys: 1, lua: SAVE_KEYSET });
@@ -88,6 +134,21 @@ const toFamily = (id: string, r: (string | null)[], offset = 1, jkt: string | nu
   ...(jkt ? { jkt } : {}),
 });
 
+export interface RedisStoreOptions {
+  /**
+   * Replicas that must acknowledge a rotation, a revocation or a client deletion (Redis WAIT) before it
+   * answers; 0 (the default) does not wait. A write that fewer replicas acknowledged in time still
+   * answers success: it is logged (`redis_write_under_replicated`) and reported to `onUnderReplicated`.
+   */
+  waitReplicas?: number;
+  /** ms WAIT may take at most; half of it is used, so the reply comes well within the command timeout (2000) */
+  waitTimeout?: number;
+  logger?: Pick<Logger, 'warn'> | undefined;
+  onUnderReplicated?: (operation: string) => void;
+}
+
+type Pipelined = Scripted & { wait(replicas: number, timeout: number): unknown; exec(): Promise<[Error | null, unknown][] | null> };
+
 /** The Redis store: keys under `prefix`, each multi-key step one script within one hash tag. */
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
@@ -97,12 +158,38 @@ export class RedisStore implements Store {
     /** every key of the store (rate-limit counters included) starts with it */
     readonly prefix = 'tessera:',
     private readonly clock: Clock = Date.now,
+    private readonly options: RedisStoreOptions = {},
   ) {}
+
+  /**
+   * Runs one script and, with `waitReplicas`, a WAIT right behind it on the same connection (a pipeline:
+   * on a Cluster it goes to the node of the script's keys), so the answer waits for the replicas.
+   */
+  async #replicated<T>(operation: string, script: (target: Scripted) => Promise<T>): Promise<T> {
+    const replicas = this.options.waitReplicas ?? 0;
+    if (replicas === 0) return script(this.redis);
+    const pipeline = this.redis.pipeline() as unknown as Pipelined;
+    void script(pipeline);
+    pipeline.wait(replicas, Math.max(1, Math.floor((this.options.waitTimeout ?? 2000) / 2)));
+    const [[error, result], [waitError, acked]] = (await pipeline.exec()) as [[Error | null, T], [Error | null, number]];
+    if (error) throw error;
+    if (waitError || acked < replicas) {
+      this.options.logger?.warn(
+        { event: 'redis_write_under_replicated', operation, replicas_wanted: replicas, replicas_acked: waitError ? 0 : acked },
+        'a write was acknowledged by fewer replicas than REDIS_WAIT_REPLICAS in time; a failover now could lose it',
+      );
+      this.options.onUnderReplicated?.(operation);
+    }
+    return result;
+  }
 
   #client = (id: string) => `${this.prefix}{clients}:${id}`;
   #clientIndex = () => `${this.prefix}{clients}:index`;
-  #clientFamilies = (id: string) => `${this.prefix}client-families:{${id}}`;
-  #family = (id: string) => `${this.prefix}family:{${id}}`;
+  /** a client's families share its slot tag (see clientSlotTag) with its family index, a sorted set by start time */
+  #clientFamiliesPrefix = (tag: string) => `${this.prefix}client-families:{${tag}}:`;
+  #clientFamilies = (clientId: string) => this.#clientFamiliesPrefix(clientSlotTag(clientId)) + clientId;
+  #familyPrefix = (tag: string) => `${this.prefix}family:{${tag}}:`;
+  #family = (id: string) => this.#familyPrefix(familySlotTag(id)) + id;
   #denied = (jti: string) => `${this.prefix}denied-jti:{${jti}}`;
   #keyset = () => `${this.prefix}keyset`;
   #lease = (name: string) => `${this.prefix}lease:${name}`;
@@ -113,6 +200,7 @@ export class RedisStore implements Store {
     try {
       return await operation();
     } catch (error) {
+      if (this.redis instanceof Cluster && /timed out/i.test((error as Error).message)) this.redis.refreshSlotsCache();
       throw new StoreUnavailableError(`redis: ${(error as Error).message}`, { cause: error });
     }
   }
@@ -143,41 +231,44 @@ export class RedisStore implements Store {
 
   deleteClient(clientId: string): Promise<boolean> {
     return this.#run(async () => {
-      const deleted = await this.redis.tesseraDeleteClient(this.#client(clientId), this.#clientIndex(), clientId);
-      const index = this.#clientFamilies(clientId);
-      const families = await this.redis.zrange(index, 0, -1);
-      await Promise.all(families.map((id) => this.redis.del(this.#family(id))));
-      await this.redis.del(index);
+      const deleted = await this.#replicated('delete_client', (r) => r.tesseraDeleteClient(this.#client(clientId), this.#clientIndex(), clientId));
+      await this.#replicated('delete_client', (r) => r.tesseraDeleteFamilies(this.#clientFamilies(clientId), this.#familyPrefix(clientSlotTag(clientId))));
       return deleted === 1;
     });
   }
 
-  createFamily(family: Family, tokenHash: string, policy: RefreshPolicy): Promise<void> {
+  createFamily(family: Family, tokenHash: string, policy: RefreshPolicy): Promise<CreateFamilyResult> {
     return this.#run(async () => {
+      const tag = clientSlotTag(family.client_id);
+      if (familySlotTag(family.id) !== tag) throw new TypeError('family.id must come from newFamilyId(family.client_id)');
       const now = this.clock();
       const expiresAt = Math.min(now + policy.idleTtl, family.created_at + policy.maxAge);
-      await Promise.all([
-        this.redis.tesseraCreateFamily(
-          this.#family(family.id),
-          family.client_id,
-          family.scope,
-          family.aud,
-          family.created_at,
-          family.public ? '1' : '0',
-          tokenHash,
-          now,
-          Math.max(1, expiresAt - now),
-          family.jkt ?? '',
-        ),
-        this.redis.tesseraIndexFamily(this.#clientFamilies(family.client_id), family.id, family.created_at + policy.maxAge, now),
-      ]);
+      const evicted = await this.redis.tesseraCreateFamily(
+        this.#family(family.id),
+        this.#clientFamilies(family.client_id),
+        family.client_id,
+        family.scope,
+        family.aud,
+        family.created_at,
+        family.public ? '1' : '0',
+        tokenHash,
+        now,
+        Math.max(1, expiresAt - now),
+        family.jkt ?? '',
+        family.id,
+        policy.maxFamiliesPerClient ?? 0,
+        now - policy.maxAge,
+        policy.maxAge,
+        this.#familyPrefix(tag),
+      );
+      return { evicted };
     });
   }
 
   rotate(input: RotateInput): Promise<RotateResult> {
     return this.#run(async () => {
       const { policy } = input;
-      const r = await this.redis.tesseraRotate(
+      const r = await this.#replicated('rotate', (redis) => redis.tesseraRotate(
         this.#family(input.familyId),
         input.presentedHash,
         input.nextHash,
@@ -188,7 +279,9 @@ export class RedisStore implements Store {
         policy.maxAge,
         policy.grace,
         input.jkt ?? '',
-      );
+        this.#clientFamiliesPrefix(familySlotTag(input.familyId)),
+        input.familyId,
+      ));
       const status = r?.[0];
       if (status === 'rotated' || status === 'reused') return { status, family: toFamily(input.familyId, r!) };
       if (status === 'invalid_scope' || status === 'client_auth_required' || status === 'dpop_key_mismatch') return { status };
@@ -209,7 +302,12 @@ export class RedisStore implements Store {
   }
 
   revokeFamily(familyId: string): Promise<boolean> {
-    return this.#run(async () => (await this.redis.del(this.#family(familyId))) > 0);
+    return this.#run(
+      async () =>
+        (await this.#replicated('revoke_family', (r) =>
+          r.tesseraRevokeFamily(this.#family(familyId), familyId, this.#clientFamiliesPrefix(familySlotTag(familyId))),
+        )) === 1,
+    );
   }
 
   revokeAllFamilies(): Promise<number> {
@@ -280,6 +378,9 @@ export class RedisStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    this.redis.tesseraClosing = true;
+    await this.redis.quit().catch(() => undefined);
+    // also ends what quit leaves open: the Sentinel failover detector's subscriptions
+    this.redis.disconnect();
   }
 }

@@ -64,6 +64,14 @@ export interface RefreshPolicy {
   maxAge: number;
   /** ms in which the token rotated last may be presented again */
   grace: number;
+  /** live families a client may hold; starting one more revokes its oldest. 0 or absent = unbounded */
+  maxFamiliesPerClient?: number;
+}
+
+/** What starting a family did besides. */
+export interface CreateFamilyResult {
+  /** ids of the client's oldest families revoked to stay within `maxFamiliesPerClient` */
+  evicted: string[];
 }
 
 export interface RotateInput {
@@ -150,8 +158,12 @@ export interface Store {
   /** Deletes the client and revokes every family it holds; false when it did not exist. */
   deleteClient(clientId: string): Promise<boolean>;
 
-  /** Starts a rotation family whose current refresh token has hash `tokenHash`. */
-  createFamily(family: Family, tokenHash: string, policy: RefreshPolicy): Promise<void>;
+  /**
+   * Starts a rotation family whose current refresh token has hash `tokenHash` (its id from
+   * `newFamilyId(family.client_id)`) and, in the same atomic step, revokes the client's oldest live
+   * families beyond `policy.maxFamiliesPerClient`.
+   */
+  createFamily(family: Family, tokenHash: string, policy: RefreshPolicy): Promise<CreateFamilyResult>;
   /** Atomically spends the presented refresh token and makes `nextHash` current, or detects reuse. */
   rotate(input: RotateInput): Promise<RotateResult>;
   /** Looks a refresh token up without changing anything (introspection, revocation). */
