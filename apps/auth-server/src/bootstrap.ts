@@ -16,7 +16,7 @@ export interface BuildOptions {
   logger: Logger;
   store?: Store;
   clock?: Clock;
-  /** limits of jwks_uri fetches (tests shorten the timeout and cooldown); default SPEC §10's */
+  /** limits of jwks_uri fetches (tests shorten the timeout and cooldown); default those of README "Client authentication" */
   clientKeysets?: ClientKeysetOptions;
 }
 

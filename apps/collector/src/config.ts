@@ -18,7 +18,7 @@ export interface CollectorConfig {
   trustProxy: boolean | number | string;
   /** Origins answered with CORS headers on /collect; empty: no CORS at all. */
   corsOrigins: string[];
-  /** `allowed`: Bearer and DPoP-bound tokens; `required`: only DPoP-bound tokens with a proof (SPEC §11). */
+  /** `allowed`: Bearer and DPoP-bound tokens; `required`: only DPoP-bound tokens with a proof (README "DPoP"). */
   dpop: 'allowed' | 'required';
   /** Most `act` levels (token-exchange hops) a token may carry; Infinity = no limit. */
   maxDelegationDepth: number;

@@ -4,7 +4,7 @@ import { ConfigError, configVar, loadEnv, type LogLevel } from '@tessera/service
 import { z } from 'zod';
 import { parseRoutes, RoutesFileError, type RouteRule } from './routes.js';
 
-/** Validated forward-auth configuration (SPEC §13). Durations are in seconds. */
+/** Validated forward-auth configuration (README "Forward auth"). Durations are in seconds. */
 export interface ForwardAuthConfig {
   port: number;
   host: string;

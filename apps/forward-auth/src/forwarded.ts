@@ -54,7 +54,7 @@ function either(req: VerifyRequest, a: string, b: string): string | undefined {
 }
 
 /**
- * Reads the original request of a forward-auth check (SPEC §13). From a trusted proxy: scheme and
+ * Reads the original request of a forward-auth check (README "Forward auth"). From a trusted proxy: scheme and
  * host from X-Forwarded-Proto / X-Forwarded-Host, method and target from X-Forwarded-Method /
  * X-Forwarded-Uri or X-Original-Method / X-Original-URI. From any other peer those headers are
  * ignored. Whatever they leave open comes from the check request itself: its method, its `Host`,

@@ -5,7 +5,7 @@ import { checkDpopOption, type DpopKeyOption } from './dpop.js';
 /** How the client authenticates to the token endpoint with its secret (RFC 6749 §2.3.1). */
 export type AuthMethod = 'client_secret_basic' | 'client_secret_post';
 
-/** JWS algorithms a client assertion may be signed with (Tessera's allowlist, SPEC §10). */
+/** JWS algorithms a client assertion may be signed with (Tessera's allowlist, README "Client authentication"). */
 export type AssertionAlgorithm = 'ES256' | 'ES384' | 'EdDSA' | 'Ed25519' | 'RS256' | 'PS256';
 
 /**

@@ -181,7 +181,7 @@ const COMMANDS: Record<string, Record<string, Command>> = {
   --scope S                    scope it may ask for; repeat or use a comma list (required)
   --audience A                 audience (resource) its tokens may name; repeat or comma list; the first is the default (required)
   --grant-type G               client_credentials, refresh_token (default: both),
-                               urn:ietf:params:oauth:grant-type:token-exchange (SPEC §14; needs --exchange-audience)
+                               urn:ietf:params:oauth:grant-type:token-exchange (README "Token exchange"; needs --exchange-audience)
   --exchange-audience A        token exchange: a target it may exchange subject tokens for; repeat or comma list
   --exchange-accept A          token exchange: an audience (besides its client id) of subject tokens it may exchange
   --refresh-token-auth M       client_secret (default) or none

@@ -130,7 +130,7 @@ function describeJoseError(error: unknown): never {
 }
 
 /**
- * Verifies a client assertion (RFC 7523 §3, SPEC §10) for `client`, a private_key_jwt client, and spends
+ * Verifies a client assertion (RFC 7523 §3, README "Client authentication") for `client`, a private_key_jwt client, and spends
  * its jti (one atomic store operation, shared by every instance, until the assertion's exp).
  * @throws AssertionRejected naming the rule that failed
  */

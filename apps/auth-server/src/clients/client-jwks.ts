@@ -4,7 +4,7 @@ import type { SigningAlgorithm } from '@tessera/guard';
 import type { PublicJwk } from '../store/store.js';
 
 /**
- * The JWS algorithms a client assertion may use (SPEC §10). `Ed25519` (RFC 9864) is accepted wherever
+ * The JWS algorithms a client assertion may use (README "Client authentication"). `Ed25519` (RFC 9864) is accepted wherever
  * `EdDSA` is, for Ed25519 keys. Never `none`, never HS*.
  */
 export const ASSERTION_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'RS256', 'PS256'] as const satisfies readonly SigningAlgorithm[];

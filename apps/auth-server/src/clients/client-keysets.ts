@@ -1,6 +1,6 @@
 import { RemoteKeyset, type KeysetFetchError } from '@tessera/guard';
 
-/** Limits on fetching a client's `jwks_uri` (SPEC §10). Durations in seconds unless named otherwise. */
+/** Limits on fetching a client's `jwks_uri` (README "Client authentication"). Durations in seconds unless named otherwise. */
 export interface ClientKeysetOptions {
   /** ms per fetch, body included. Default 5000. */
   timeout?: number;

@@ -33,7 +33,7 @@ export type ClientView = Omit<
   previous_secret_expires_at?: string;
 };
 
-/** The method a client registered (absent on records older than SPEC §10: client_secret_basic). */
+/** The method a client registered (absent on records made before private_key_jwt: client_secret_basic). */
 export const authMethodOf = (client: ClientRecord): TokenEndpointAuthMethod => client.token_endpoint_auth_method ?? 'client_secret_basic';
 
 export const DEFAULT_GRANT_TYPES: GrantType[] = ['client_credentials', 'refresh_token'];

@@ -12,7 +12,7 @@ import { tokenResponse, type TokenResponse } from '../tokens/token-response.js';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
 /**
- * Parameters refused outright: an actor token (not supported, SPEC §14), and parameters of older
+ * Parameters refused outright: an actor token (not supported, README "Token exchange"), and parameters of older
  * token-exchange dialects that ask for another subject or issuer. Ignoring them (RFC 6749 §3.2) would
  * answer a request for someone else's token with a token for the subject token's subject, which the
  * caller may then take for what it asked for (Keycloak's V1-parameters-in-V2 bug).
@@ -50,7 +50,7 @@ function exchangeScope(requested: string | undefined, subjectScope: string, clie
 }
 
 /**
- * RFC 8693 token exchange (SPEC §14): a service trades an access token that was meant for it (the
+ * RFC 8693 token exchange (README "Token exchange"): a service trades an access token that was meant for it (the
  * subject token) for one to call `target` on the subject's behalf. The new token keeps the subject's
  * `sub`, names the exchanging client as `client_id` and as the outermost actor in `act`, carries at most
  * the scope both hold, and expires no later than the subject token. No refresh token.

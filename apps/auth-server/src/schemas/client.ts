@@ -39,7 +39,7 @@ export const newClientSchema = (maxTtl: number, production = false) =>
         .refine((g) => !g.includes('refresh_token') || g.includes('client_credentials'), 'refresh_token needs client_credentials')
         .meta({
           default: ['client_credentials', 'refresh_token'],
-          description: `must include client_credentials or ${TOKEN_EXCHANGE_GRANT} (SPEC §14); refresh_token needs client_credentials`,
+          description: `must include client_credentials or ${TOKEN_EXCHANGE_GRANT} (README "Token exchange"); refresh_token needs client_credentials`,
         })
         .optional(),
       refresh_token_auth: z.enum(['client_secret', 'none']).meta({ default: 'client_secret' }).optional(),
@@ -59,13 +59,13 @@ export const newClientSchema = (maxTtl: number, production = false) =>
         .array(z.string().min(1).max(512).meta({ examples: ['service-b'] }))
         .min(1)
         .max(50)
-        .meta({ description: `token exchange (SPEC §14): the targets it may exchange subject tokens for; required with grant type ${TOKEN_EXCHANGE_GRANT}` })
+        .meta({ description: `token exchange (README "Token exchange"): the targets it may exchange subject tokens for; required with grant type ${TOKEN_EXCHANGE_GRANT}` })
         .optional(),
       exchange_accepts: z
         .array(z.string().min(1).max(512).meta({ examples: ['service-a'] }))
         .min(1)
         .max(50)
-        .meta({ description: 'token exchange (SPEC §14): audiences, besides its client id, of the subject tokens it may exchange' })
+        .meta({ description: 'token exchange (README "Token exchange"): audiences, besides its client id, of the subject tokens it may exchange' })
         .optional(),
     })
     .superRefine((body, ctx) => {

@@ -2,7 +2,7 @@
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export type GrantType = 'client_credentials' | 'refresh_token' | typeof TOKEN_EXCHANGE_GRANT;
 export type RefreshTokenAuth = 'client_secret' | 'none';
-/** RFC 7591 `token_endpoint_auth_method` values the server supports (SPEC §10). */
+/** RFC 7591 `token_endpoint_auth_method` values the server supports (README "Client authentication"). */
 export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
 
 /** A registered public JWK (RFC 7517): public members only, always with a kid. */
@@ -21,9 +21,9 @@ export interface ClientRecord {
   access_token_ttl?: number;
   /** RFC 9449 §5.2: every access token must be DPoP-bound (token requests without a proof are refused) */
   dpop_bound_access_tokens?: boolean;
-  /** audiences it may exchange subject tokens for (SPEC §14) */
+  /** audiences it may exchange subject tokens for (README "Token exchange") */
   exchange_audiences?: string[];
-  /** audiences, besides its client id, that name it as the audience of a subject token it may exchange (SPEC §14) */
+  /** audiences, besides its client id, that name it as the audience of a subject token it may exchange (README "Token exchange") */
   exchange_accepts?: string[];
   /** ms since epoch */
   created_at: number;
@@ -37,7 +37,7 @@ export interface ClientRecord {
   jwks_uri?: string;
   /** private_key_jwt: the one JWS alg its assertions may use */
   token_endpoint_auth_signing_alg?: string;
-  /** hash of the secret that stays valid until previous_secret_expires_at (secret overlap, SPEC §10) */
+  /** hash of the secret that stays valid until previous_secret_expires_at (secret overlap, README "Client authentication") */
   previous_secret_hash?: string;
   /** ms since epoch */
   previous_secret_expires_at?: number;

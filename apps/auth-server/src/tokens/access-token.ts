@@ -20,7 +20,7 @@ export interface AccessTokenClaims extends JWTPayload {
   scope: string;
   /** RFC 9449 §6.1: the DPoP key the token is bound to */
   cnf?: { jkt: string };
-  /** present on a token minted by token exchange (SPEC §14) */
+  /** present on a token minted by token exchange (README "Token exchange") */
   act?: ActorClaim;
 }
 

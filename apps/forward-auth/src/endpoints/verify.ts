@@ -49,7 +49,7 @@ function identityHeaders(claims: AccessTokenClaims): Record<string, string> {
 }
 
 /**
- * `/verify` and `/verify/*` for any method (SPEC §13): 200 with X-Auth-Subject, X-Auth-Client-Id,
+ * `/verify` and `/verify/*` for any method (README "Forward auth"): 200 with X-Auth-Subject, X-Auth-Client-Id,
  * X-Auth-Scope and X-Auth-Audience when the token is good and the rule holds; otherwise the guard's
  * 400/401/403 (RFC 6750 / RFC 9449 §7.1 challenges) or 503 (Retry-After). Order: the forwarded headers
  * and the original path (400), the Authorization header (400, 401 when absent), the token (and its DPoP
