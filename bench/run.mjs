@@ -27,6 +27,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { wrk, wrkVersion } from './wrk.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -44,6 +45,9 @@ const LOG_LEVEL = env.BENCH_LOG_LEVEL ?? 'info';
 const ONLY = env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(',')) : undefined;
 const PROF = new Set((env.BENCH_PROF ?? '').split(',').filter(Boolean));
 const HOST = '127.0.0.1';
+const WRK_DIR = join(here, 'results', 'wrk');
+/** far above any load here: the limiter runs (a Redis counter per request) but never refuses */
+const RATE_LIMIT = env.BENCH_RATE_LIMIT ?? '100000000';
 const AUDIENCE = 'collector';
 const SCOPE = 'collect';
 
@@ -243,24 +247,6 @@ function cannon(opts) {
   return autocannon({ connections: CONNECTIONS, pipelining: 1, timeout: 10, ...opts });
 }
 
-function summarize(id, label, result) {
-  return {
-    id,
-    label,
-    rps: result.requests.total / (result.duration || DURATION),
-    rpsAverage: result.requests.average,
-    p50: result.latency.p50,
-    p90: result.latency.p90,
-    p99: result.latency.p99,
-    max: result.latency.max,
-    total: result.requests.total,
-    ok2xx: result['2xx'],
-    non2xx: result.non2xx,
-    errors: result.errors,
-    timeouts: result.timeouts,
-  };
-}
-
 const ROUNDS = Math.max(1, Number(env.BENCH_ROUNDS ?? 4));
 const median = (values) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -268,39 +254,71 @@ const median = (values) => {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
 
+/** Redis counters for the per-request figures: commandstats calls, reads processed, network bytes. */
+async function redisCounters(redis) {
+  const [commands, stats] = await Promise.all([redis.info('commandstats'), redis.info('stats')]);
+  const calls = {};
+  for (const [, name, n] of commands.matchAll(/cmdstat_([^:]+):calls=(\d+)/g)) if (name !== 'info') calls[name] = Number(n);
+  const stat = (f) => Number(new RegExp(`${f}:(\\d+)`).exec(stats)?.[1] ?? NaN);
+  return { calls, reads: stat('total_reads_processed'), netIn: stat('total_net_input_bytes'), netOut: stat('total_net_output_bytes') };
+}
+
+function counterDelta(a, b) {
+  const calls = {};
+  for (const [k, v] of Object.entries(b.calls)) if (v - (a.calls[k] ?? 0) > 0) calls[k] = v - (a.calls[k] ?? 0);
+  return { calls, reads: b.reads - a.reads, netIn: b.netIn - a.netIn, netOut: b.netOut - a.netOut };
+}
+
 /**
  * Warms every scenario up (discarded), then measures them interleaved: BENCH_ROUNDS rounds, each running
- * every scenario for DURATION / ROUNDS seconds, so a burst of other load on this machine hits all of them
- * alike instead of skewing one ratio. Per scenario: median req/s, p50 and p99 of the rounds, summed
- * non-2xx and errors, and the CPU time of its server processes (and private Redis) per request. A scenario's
- * optional `before`/`after` run around each of its runs (the DPoP row fills its proof pool only while it runs).
+ * every scenario for DURATION / ROUNDS seconds, so a burst of unrelated load on this machine hits all of
+ * them alike instead of skewing one ratio. Per scenario: median req/s, p50 and p99 of the rounds, summed
+ * non-2xx and errors, the CPU time of its server processes (and private Redis) per request, and wrk's own
+ * CPU per request. A scenario's `opts` may be an async function of the seconds it will run (pools are made
+ * fresh for each run); `redis` scenarios also get the Redis counter deltas per request.
  */
-async function measureAll(scenarios) {
+async function measureAll(scenarios, redis) {
+  const rate = new Map();
+  const optsFor = async (sc, seconds) => (typeof sc.opts === 'function' ? sc.opts(seconds, rate.get(sc.id)) : sc.opts);
   for (const sc of scenarios) {
     log(`${sc.id}: warm-up ${WARMUP}s`);
-    await sc.before?.();
-    if (WARMUP > 0) await cannon({ ...sc.opts, duration: WARMUP });
-    sc.after?.();
+    if (WARMUP > 0) {
+      const w = await wrk(await optsFor(sc, WARMUP), { seconds: WARMUP, connections: CONNECTIONS, dir: WRK_DIR, name: sc.id });
+      rate.set(sc.id, w.rps);
+    }
   }
   const rounds = new Map(scenarios.map((sc) => [sc.id, []]));
   const roundSeconds = Math.max(1, Math.round(DURATION / ROUNDS));
   for (let i = 0; i < ROUNDS; i++) {
     for (const sc of scenarios) {
-      await sc.before?.();
+      const opts = await optsFor(sc, roundSeconds);
       const cpuBefore = sc.pids.map(cpuSeconds);
-      const genBefore = process.cpuUsage();
-      const r = await cannon({ ...sc.opts, duration: roundSeconds });
-      const gen = process.cpuUsage(genBefore);
-      sc.after?.();
+      const counters = sc.redis ? await redisCounters(redis) : undefined;
+      const r = await wrk(opts, { seconds: roundSeconds, connections: CONNECTIONS, dir: WRK_DIR, name: sc.id });
       const cpu = sc.pids.map((pid, j) => cpuSeconds(pid) - cpuBefore[j]);
-      rounds.get(sc.id).push({ ...summarize(sc.id, sc.label, r), cpu, gen: (gen.user + gen.system) / 1e6 });
+      const redisDelta = counters ? counterDelta(counters, await redisCounters(redis)) : undefined;
+      rate.set(sc.id, r.rps);
+      rounds.get(sc.id).push({ ...r, cpu, redisDelta });
     }
     log(`round ${i + 1}/${ROUNDS}: ${scenarios.map((sc) => `${sc.id} ${rounds.get(sc.id).at(-1).rps.toFixed(0)}`).join(', ')}`);
   }
   const results = {};
   for (const sc of scenarios) {
     const rs = rounds.get(sc.id);
-    const total = rs.reduce((a, r) => a + r.total, 0);
+    const total = rs.reduce((a, r) => a + r.requests, 0);
+    const sum = (f) => rs.reduce((a, r) => a + f(r), 0);
+    let redisPerRequest;
+    if (sc.redis) {
+      const calls = {};
+      for (const r of rs) for (const [k, v] of Object.entries(r.redisDelta.calls)) calls[k] = (calls[k] ?? 0) + v;
+      redisPerRequest = {
+        calls: Object.fromEntries(Object.entries(calls).map(([k, v]) => [k, Number((v / total).toFixed(3))])),
+        scriptCalls: Number(((calls.evalsha ?? 0) + (calls.eval ?? 0)) / total).toFixed(3) * 1,
+        reads: Number((sum((r) => r.redisDelta.reads) / total).toFixed(3)),
+        bytesIn: Math.round(sum((r) => r.redisDelta.netIn) / total),
+        bytesOut: Math.round(sum((r) => r.redisDelta.netOut) / total),
+      };
+    }
     const result = {
       id: sc.id,
       label: sc.label,
@@ -309,16 +327,19 @@ async function measureAll(scenarios) {
       p99: median(rs.map((r) => r.p99)),
       p99Max: Math.max(...rs.map((r) => r.p99)),
       total,
-      non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
-      errors: rs.reduce((a, r) => a + r.errors, 0),
-      timeouts: rs.reduce((a, r) => a + r.timeouts, 0),
-      cpuUsPerRequest: sc.pids.map((_, j) => Math.round((rs.reduce((a, r) => a + r.cpu[j], 0) * 1e6) / Math.max(1, total))),
-      loadGeneratorCpuUsPerRequest: Math.round((rs.reduce((a, r) => a + r.gen, 0) * 1e6) / Math.max(1, total)),
-      rounds: rs.map(({ rps, p50, p99, non2xx }) => ({ rps, p50, p99, non2xx })),
+      non2xx: sum((r) => r.non2xx),
+      errors: sum((r) => r.errors),
+      timeouts: sum((r) => r.timeouts),
+      starved: sum((r) => r.starved),
+      cpuUsPerRequest: sc.pids.map((_, j) => Math.round((sum((r) => r.cpu[j]) * 1e6) / Math.max(1, total))),
+      loadGeneratorCpuUsPerRequest: Math.round((sum((r) => r.genCpu) * 1e6) / Math.max(1, total)),
+      ...(redisPerRequest ? { redisPerRequest } : {}),
+      rounds: rs.map(({ rps, p50, p99, non2xx, starved }) => ({ rps, p50, p99, non2xx, starved })),
     };
     log(
       `${sc.id}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms (max ${result.p99Max}), non-2xx ${result.non2xx}, ` +
-        `errors ${result.errors}, CPU µs/req ${result.cpuUsPerRequest.join(' + ')}`,
+        `errors ${result.errors}, starved ${result.starved}, CPU µs/req ${result.cpuUsPerRequest.join(' + ')}, wrk ${result.loadGeneratorCpuUsPerRequest}` +
+        (redisPerRequest ? `, redis/req ${JSON.stringify(redisPerRequest)}` : ''),
     );
     results[sc.key] = result;
   }
@@ -327,10 +348,69 @@ async function measureAll(scenarios) {
 
 const formBody = (form) => new URLSearchParams(form).toString();
 
+// ---------------------------------------------------------------- two instances, one Redis
+
+/**
+ * Correctness under load, not a scaling claim: a second auth server on the same Redis and prefix; 32
+ * workers (fetch, in this process) each rotate a family, alternating instances on every rotation, so every
+ * family's chain crosses between them. Every 16th step a worker sends the same current token to both
+ * instances at once: exactly one may get a new pair (the other is a reuse: the family is revoked and the
+ * worker starts a new one). Legitimate rotations must all succeed (no reuse false positives).
+ */
+async function twoInstanceRow({ authEnv, authEntry, authUrl, clientAuth, mintFamilies, seconds = 6 }) {
+  const port = await freePort();
+  const second = start('auth-server-2', ['node', authEntry], { ...authEnv, PORT: String(port) });
+  const urls = [authUrl, `http://${HOST}:${port}`];
+  await waitFor(`${urls[1]}/readyz`, 'second auth server', { ok: (s) => s === 200 });
+  log(`two instances: ${seconds}s of rotations across ${urls.join(' and ')}`);
+  const refresh = async (url, token) => {
+    const res = await fetch(`${url}/token`, {
+      method: 'POST',
+      headers: { authorization: clientAuth, 'content-type': 'application/x-www-form-urlencoded' },
+      body: formBody({ grant_type: 'refresh_token', refresh_token: token }),
+    });
+    const body = await res.json();
+    return { status: res.status, token: body.refresh_token, error: body.error };
+  };
+  const stats = { rotations: 0, rotationFailures: 0, races: 0, raceExactlyOne: 0, raceViolations: 0, failures: [] };
+  const deadline = Date.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async (_, w) => {
+      let [token] = await mintFamilies(1, `${urls[w % 2]}/token`);
+      for (let step = 1; Date.now() < deadline; step++) {
+        if (step % 16 === 0) {
+          const answers = await Promise.all(urls.map((url) => refresh(url, token)));
+          const winners = answers.filter((a) => a.status === 200);
+          stats.races++;
+          if (winners.length === 1 && answers.some((a) => a.status === 400 && a.error === 'invalid_grant')) stats.raceExactlyOne++;
+          else stats.raceViolations++;
+          // the loser presented a spent token: reuse detection revokes the family, so start a new one
+          [token] = await mintFamilies(1, `${urls[step % 2]}/token`);
+          continue;
+        }
+        const r = await refresh(urls[step % 2], token);
+        stats.rotations++;
+        if (r.status !== 200) {
+          stats.rotationFailures++;
+          if (stats.failures.length < 5) stats.failures.push(`${r.status} ${r.error}`);
+          [token] = await mintFamilies(1, `${urls[step % 2]}/token`);
+        } else token = r.token;
+      }
+    }),
+  );
+  const metric = async (url) => Number(/refresh_token_reuse_detected_total(?:\{[^}]*\})? (\d+)/.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? NaN);
+  stats.reuseDetected = (await Promise.all(urls.map(metric))).reduce((a, b) => a + b, 0);
+  await stop(second);
+  log(`two instances: ${JSON.stringify(stats)}`);
+  return stats;
+}
+
 // ---------------------------------------------------------------- main
 
 async function main() {
   mkdirSync(join(here, 'results', 'prof'), { recursive: true });
+  const wrkName = wrkVersion();
+  if (!wrkName) throw new Error('wrk not found: the bench drives its load with wrk (Debian: apt-get install wrk)');
   const startedAt = new Date();
   const redisInfo = await startRedis();
   const redis = new Redis(redisInfo.url);
@@ -343,10 +423,7 @@ async function main() {
   const adminSecret = randomBytes(32).toString('base64url');
   const run = (id) => !ONLY || ONLY.has(id);
 
-  const auth = start(
-    'auth-server',
-    ['node', env.BENCH_AUTH_ENTRY ?? 'apps/auth-server/dist/main.js'],
-    {
+  const authEnv = {
       NODE_ENV: 'production',
       PORT: String(authPort),
       HOST,
@@ -356,15 +433,14 @@ async function main() {
       KEY_ENCRYPTION_SECRET: randomBytes(32).toString('base64url'),
       ADMIN_CLIENT_ID: adminId,
       ADMIN_CLIENT_SECRET: adminSecret,
-      RATE_LIMIT: '0',
-      AUTH_FAILURE_LIMIT: '0',
+      RATE_LIMIT,
       // one bench client starts tens of thousands of families and the refresh scenario rotates the oldest
       // first: unbounded here, and the memory step below works out what the cap bounds a client to
       MAX_FAMILIES_PER_CLIENT: '0',
       LOG_LEVEL,
-    },
-    { profile: PROF.has('auth') },
-  );
+  };
+  const authEntry = env.BENCH_AUTH_ENTRY ?? 'apps/auth-server/dist/main.js';
+  const auth = start('auth-server', ['node', authEntry], authEnv, { profile: PROF.has('auth') });
   await waitFor(`${issuer}/readyz`, 'auth server', { ok: (s) => s === 200 });
 
   // A bench client as any operator would create it: scope collect, audience collector, refresh enabled.
@@ -458,10 +534,9 @@ async function main() {
 
   const get = (url) => ({ url, method: 'GET', headers: bearerHeaders });
 
-  // DPoP /collect: a DPoP-bound token and a fresh proof (jti, iat, ath) on every request. autocannon's
-  // setupRequest is synchronous while jose signs asynchronously, so proofs are made ahead into a pool that a
-  // background loop keeps topped up with proofs at most a few seconds old; a request finding the pool empty is
-  // counted as starved (and sends a replayed proof: a 401).
+  // DPoP /collect: a DPoP-bound token and a fresh proof (jti, iat, ath) on every request. wrk's Lua cannot
+  // sign ES256, so before each run the proofs it will need (the last run's rate times its seconds, with a
+  // margin) are signed here with jose, each with its own jti, and the Lua script sends each one once.
   const collectUrl = `http://${HOST}:${collectorPort}/collect`;
   const dpopKeys = await generateKeyPair('ES256');
   const dpopJwk = await exportJWK(dpopKeys.publicKey);
@@ -477,88 +552,82 @@ async function main() {
   const bound = await boundRes.json();
   if (bound.token_type !== 'DPoP') throw new Error(`DPoP token request: ${boundRes.status} ${JSON.stringify(bound)}`);
   const ath = createHash('sha256').update(bound.access_token).digest('base64url');
-  const proofs = [];
-  let lastProof = '';
-  let proofStarved = 0;
-  let filling = false;
-  const fillProofs = async () => {
-    if (filling) return;
-    filling = true;
-    try {
-      const cutoff = Math.floor(Date.now() / 1000) - 20;
-      while (proofs.length && proofs[0].iat < cutoff) proofs.shift();
-      while (proofs.length < CONNECTIONS * 200) proofs.push({ iat: Math.floor(Date.now() / 1000), proof: await sign({ htm: 'GET', htu: collectUrl, ath }) });
-    } finally {
-      filling = false;
-    }
+  /** how many single-use entries a run of `seconds` needs at the rate last seen (or `guess`) */
+  const poolSize = (seconds, lastRate, guess) => Math.ceil((lastRate ?? guess) * seconds * 1.5) + 4 * CONNECTIONS;
+  const signMany = async (n, make) => {
+    const out = [];
+    for (let i = 0; i < n; i += 256) out.push(...(await Promise.all(Array.from({ length: Math.min(256, n - i) }, make))));
+    return out;
   };
-  let proofRefill;
-  const startProofs = async () => {
-    await fillProofs();
-    proofRefill = setInterval(() => void fillProofs(), 20);
-  };
-  const stopProofs = () => clearInterval(proofRefill);
-  await fillProofs();
-  const dpopCheck = await fetch(collectUrl, { headers: { authorization: `DPoP ${bound.access_token}`, dpop: proofs.shift().proof } });
+  const dpopCheck = await fetch(collectUrl, { headers: { authorization: `DPoP ${bound.access_token}`, dpop: await sign({ htm: 'GET', htu: collectUrl, ath }) } });
   if (dpopCheck.status !== 200) throw new Error(`collector answered ${dpopCheck.status} to a DPoP request`);
-  const dpopCollect = {
+  const dpopCollect = async (seconds, lastRate) => ({
     url: collectUrl,
     method: 'GET',
-    requests: [
-      {
-        setupRequest: (req) => {
-          const next = proofs.shift();
-          if (next === undefined) proofStarved++;
-          else lastProof = next.proof;
-          return { ...req, headers: { authorization: `DPoP ${bound.access_token}`, dpop: lastProof } };
-        },
-      },
-    ],
-  };
+    headers: { authorization: `DPoP ${bound.access_token}` },
+    headerPool: { name: 'DPoP', values: await signMany(poolSize(seconds, lastRate, 12000), () => sign({ htm: 'GET', htu: collectUrl, ath })) },
+  });
+
+  // private_key_jwt: a second client registered with an ES256 public key; each request carries its own
+  // pre-signed assertion (distinct jti, exp 5 minutes ahead), sent once.
+  const pkKeys = await generateKeyPair('ES256', { extractable: true });
+  const pkJwk = { ...(await exportJWK(pkKeys.publicKey)), kid: 'bench-1', alg: 'ES256', use: 'sig' };
+  const pkCreated = await fetch(`${issuer}/admin/clients`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${admin.access_token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'bench-pkjwt', scopes: [SCOPE], audiences: [AUDIENCE], token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [pkJwk] } }),
+  });
+  if (pkCreated.status !== 201) throw new Error(`create private_key_jwt client: ${pkCreated.status} ${await pkCreated.text()}`);
+  const pkClient = await pkCreated.json();
+  const assertion = () =>
+    new SignJWT({ jti: randomBytes(16).toString('base64url') })
+      .setProtectedHeader({ alg: 'ES256', kid: 'bench-1' })
+      .setIssuer(pkClient.client_id)
+      .setSubject(pkClient.client_id)
+      .setAudience(`${issuer}/token`)
+      .setIssuedAt()
+      .setExpirationTime('280s')
+      .sign(pkKeys.privateKey);
+  const pkBody = async () =>
+    formBody({ grant_type: 'client_credentials', scope: SCOPE, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: await assertion() });
+  const pkCheck = await fetch(`${issuer}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: await pkBody() });
+  if (pkCheck.status !== 200) throw new Error(`private_key_jwt token request: ${pkCheck.status} ${await pkCheck.text()}`);
+
   const form = { 'content-type': 'application/x-www-form-urlencoded' };
   const tesseraPids = [auth.child.pid, ...(redisInfo.pid ? [redisInfo.pid] : [])];
+  const tokenUrl = `http://${HOST}:${authPort}/token`;
+  const ccBody = formBody({ grant_type: 'client_credentials', scope: SCOPE });
+  const ccRequest = { url: tokenUrl, method: 'POST', headers: { ...form, authorization: clientAuth }, body: ccBody };
+  const pkRequest = async (seconds, lastRate) => ({
+    url: tokenUrl,
+    method: 'POST',
+    headers: form,
+    bodies: await signMany(poolSize(seconds, lastRate, 5000), pkBody),
+  });
 
-  // Tessera client_credentials: every response carries a refresh token of a new family; they become the
-  // refresh grant's pool.
-  const pool = [];
-  const collectRefreshToken = (status, body) => {
-    if (status === 200) pool.push(JSON.parse(body).refresh_token);
+  /** `n` refresh tokens of new families of the bench client (client_credentials at `url`, 16 at a time) */
+  const mintFamilies = async (n, url = tokenUrl) => {
+    const tokens = [];
+    for (let i = 0; i < n; i += 16) {
+      const batch = await Promise.all(Array.from({ length: Math.min(16, n - i) }, () => postForm(url, clientAuth, { grant_type: 'client_credentials', scope: SCOPE })));
+      tokens.push(...batch.map((b) => b.refresh_token));
+    }
+    return tokens;
   };
-  const ccRequest = {
-    url: `http://${HOST}:${authPort}/token`,
+  // Refresh grant: each run starts from 8 fresh families per connection; the Lua script sends each queued
+  // token once and queues the new token of every 200 answer (a client rotating its family), so every request
+  // spends a current refresh token. A reuse or any other refusal shows as non-2xx.
+  const refreshRequest = async () => ({
+    url: tokenUrl,
     method: 'POST',
     headers: { ...form, authorization: clientAuth },
-    body: formBody({ grant_type: 'client_credentials', scope: SCOPE }),
-  };
-  // Refresh grant: each request spends one pooled token exactly once; its response's new token of the same
-  // family goes to the back of the queue (a client rotating its family), so the pool never runs dry.
-  let head = 0;
-  let starved = 0;
-  const refreshRequest = {
-    url: `http://${HOST}:${authPort}/token`,
-    method: 'POST',
-    headers: { ...form, authorization: clientAuth },
-    requests: [
-      {
-        setupRequest: (req) => {
-          let token = pool[head];
-          if (token === undefined) {
-            starved++;
-            token = 'x';
-          } else {
-            pool[head++] = undefined;
-          }
-          return { ...req, body: formBody({ grant_type: 'refresh_token', refresh_token: token }) };
-        },
-        onResponse: collectRefreshToken,
-      },
-    ],
-  };
+    rotate: { prefix: 'grant_type=refresh_token&refresh_token=', tokens: await mintFamilies(8 * CONNECTIONS) },
+  });
 
   const scenarios = [
     { id: 'bare', key: 'bare', label: 'bare express 5 GET /collect (ceiling)', opts: get(`http://${HOST}:${barePort}/collect`), pids: [bare.child.pid] },
     { id: 'collector', key: 'collector', label: 'Tessera collector GET /collect (guard)', opts: get(`http://${HOST}:${collectorPort}/collect`), pids: [collector.child.pid] },
-    { id: 'collector-dpop', key: 'collectorDpop', label: 'Tessera collector GET /collect (DPoP, fresh proof)', opts: dpopCollect, pids: [collector.child.pid], before: startProofs, after: stopProofs },
+    { id: 'collector-dpop', key: 'collectorDpop', label: 'Tessera collector GET /collect (DPoP, fresh proof)', opts: dpopCollect, pids: [collector.child.pid] },
     { id: 'forward-auth', key: 'forwardAuth', label: 'Tessera forward-auth GET /verify', opts: get(`http://${HOST}:${forwardAuthPort}/verify`), pids: [forwardAuth.child.pid] },
     { id: 'jwt-bearer', key: 'jwtBearer', label: 'express-oauth2-jwt-bearer GET /collect (strict)', opts: get(`http://${HOST}:${bearerPort}/collect`), pids: [bearer.child.pid] },
     {
@@ -569,21 +638,19 @@ async function main() {
         url: `http://${HOST}:${oidcPort}/token`,
         method: 'POST',
         headers: { ...form, authorization: basic('bench', oidcSecret) },
-        body: formBody({ grant_type: 'client_credentials', scope: SCOPE }),
+        body: ccBody,
       },
       pids: [oidc.child.pid],
     },
-    { id: 'tessera-cc', key: 'tesseraCc', label: 'Tessera /token client_credentials (Redis family)', opts: { ...ccRequest, requests: [{ onResponse: collectRefreshToken }] }, pids: tesseraPids },
-    { id: 'tessera-refresh', key: 'tesseraRefresh', label: 'Tessera /token refresh_token (rotation)', opts: refreshRequest, pids: tesseraPids },
+    { id: 'tessera-cc', key: 'tesseraCc', label: 'Tessera /token client_credentials (Redis family)', opts: ccRequest, pids: tesseraPids, redis: true },
+    { id: 'tessera-refresh', key: 'tesseraRefresh', label: 'Tessera /token refresh_token (rotation)', opts: refreshRequest, pids: tesseraPids, redis: true },
+    { id: 'tessera-pkjwt', key: 'tesseraPkjwt', label: 'Tessera /token private_key_jwt (cc, Redis family)', opts: pkRequest, pids: tesseraPids, redis: true },
   ].filter((sc) => run(sc.id));
-  if (run('tessera-refresh') && !run('tessera-cc')) await cannon({ ...ccRequest, duration: 1, requests: [{ onResponse: collectRefreshToken }] });
 
   const stopRss = sampleRss(auth.child.pid);
-  const results = await measureAll(scenarios);
+  const results = await measureAll(scenarios, redis);
   const rssMax = stopRss();
-  stopProofs();
-  if (results.collectorDpop) results.collectorDpop.starved = proofStarved;
-  if (results.tesseraRefresh) results.tesseraRefresh.starved = starved;
+  const twoInstances = run('two-instances') ? await twoInstanceRow({ authEnv, authEntry, authUrl: `http://${HOST}:${authPort}`, clientAuth, mintFamilies }) : undefined;
 
   // Redis memory per live family: used_memory before/after N new families (all of one client, as in
   // production), then after rotating each once (the target's figure) and twice (each later rotation adds a spent hash).
@@ -673,26 +740,29 @@ async function main() {
   }
   const authHwm = treeRss(auth.child.pid).hwm;
 
-  await stopAll();
   const deleted = redisInfo.private ? 0 : await deletePrefix(redis, prefix);
   redis.disconnect();
+  await stopAll();
   if (deleted) log(`removed ${deleted} bench keys`);
 
-  report({ startedAt, results, familyMemory, rssMax, authHwm, redisInfo });
+  report({ startedAt, results, familyMemory, rssMax, authHwm, redisInfo, twoInstances, wrkName });
 }
 
 // ---------------------------------------------------------------- report
 
-function report({ startedAt, results, familyMemory, rssMax, authHwm, redisInfo }) {
+function report({ startedAt, results, familyMemory, rssMax, authHwm, redisInfo, twoInstances, wrkName }) {
   const r = results;
   const ratio = (a, b) => (a && b ? a.rps / b.rps : undefined);
   const MB = 1024 * 1024;
+  const x = (v) => `${v.toFixed(2)}x`;
   const targets = [
-    { name: '/token client_credentials vs oidc-provider', value: ratio(r.tesseraCc, r.oidcCc), want: '>= 1.5x', pass: (v) => v >= 1.5, fmt: (v) => `${v.toFixed(2)}x` },
-    { name: '/token client_credentials p99 (32 conn)', value: r.tesseraCc?.p99, want: '<= 20 ms', pass: (v) => v <= 20, fmt: (v) => `${v} ms` },
-    { name: 'refresh_token grant vs oidc-provider cc', value: ratio(r.tesseraRefresh, r.oidcCc), want: '>= 1.0x', pass: (v) => v >= 1.0, fmt: (v) => `${v.toFixed(2)}x` },
-    { name: '/collect vs bare express', value: ratio(r.collector, r.bare), want: '>= 0.9x', pass: (v) => v >= 0.9, fmt: (v) => `${v.toFixed(2)}x` },
-    { name: '/collect vs express-oauth2-jwt-bearer', value: ratio(r.collector, r.jwtBearer), want: '>= 1.5x', pass: (v) => v >= 1.5, fmt: (v) => `${v.toFixed(2)}x` },
+    { name: '/token cc (limiter on) vs oidc-provider cc', value: ratio(r.tesseraCc, r.oidcCc), want: '>= 1.2x', pass: (v) => v >= 1.2, fmt: x },
+    { name: 'refresh_token grant vs oidc-provider cc', value: ratio(r.tesseraRefresh, r.oidcCc), want: '>= 1.0x', pass: (v) => v >= 1.0, fmt: x },
+    { name: '/collect vs bare express', value: ratio(r.collector, r.bare), want: '>= 0.9x', pass: (v) => v >= 0.9, fmt: x },
+    { name: '/collect vs express-oauth2-jwt-bearer', value: ratio(r.collector, r.jwtBearer), want: '>= 1.5x', pass: (v) => v >= 1.5, fmt: x },
+    { name: 'DPoP /collect vs jwt-bearer (Bearer)', value: ratio(r.collectorDpop, r.jwtBearer), want: '>= 1.0x', pass: (v) => v >= 1.0, fmt: x },
+    { name: '/token cc p99 (32 conn)', value: r.tesseraCc?.p99, want: '<= 10 ms', pass: (v) => v <= 10, fmt: (v) => `${v.toFixed(2)} ms` },
+    { name: 'Redis script calls per /token cc', value: r.tesseraCc?.redisPerRequest?.scriptCalls, want: '1', pass: (v) => v <= 1.01, fmt: (v) => v.toFixed(2) },
     {
       name: 'Redis memory per live family (rotated)',
       value: familyMemory?.perFamilyRotated,
@@ -700,27 +770,60 @@ function report({ startedAt, results, familyMemory, rssMax, authHwm, redisInfo }
       pass: (v) => v <= 512,
       fmt: (v) => `${v.toFixed(0)} B`,
     },
-    { name: 'auth-server RSS under load (peak)', value: rssMax ? Math.max(rssMax, 0) : undefined, want: '<= 150 MB', pass: (v) => v <= 150 * MB, fmt: (v) => `${(v / MB).toFixed(0)} MB` },
+    { name: 'auth-server RSS under load (peak)', value: rssMax ? Math.max(rssMax, 0) : undefined, want: '<= 120 MB', pass: (v) => v <= 120 * MB, fmt: (v) => `${(v / MB).toFixed(0)} MB` },
+    {
+      name: 'rotation: non-2xx / starved',
+      value: r.tesseraRefresh ? r.tesseraRefresh.non2xx + r.tesseraRefresh.errors + r.tesseraRefresh.starved : undefined,
+      want: '0',
+      pass: (v) => v === 0,
+      fmt: (v) => String(v),
+    },
+    {
+      name: 'two instances: legit failures / race violations',
+      value: twoInstances ? twoInstances.rotationFailures + twoInstances.raceViolations : undefined,
+      want: '0',
+      pass: (v) => v === 0,
+      fmt: (v) => String(v),
+    },
   ].map((t) => ({ ...t, result: t.value === undefined || Number.isNaN(t.value) ? 'SKIP' : t.pass(t.value) ? 'PASS' : 'FAIL' }));
 
-  const rows = [r.tesseraCc, r.oidcCc, r.tesseraRefresh, r.collector, r.collectorDpop, r.forwardAuth, r.jwtBearer, r.bare].filter(Boolean);
+  const rows = [r.tesseraCc, r.oidcCc, r.tesseraRefresh, r.tesseraPkjwt, r.tesseraExchange, r.collector, r.collectorDpop, r.forwardAuth, r.jwtBearer, r.bare].filter(Boolean);
   const pad = (s, n) => String(s).padEnd(n);
   const lpad = (s, n) => String(s).padStart(n);
   const lines = [];
   lines.push(`Tessera bench ${startedAt.toISOString()}  node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB`);
-  lines.push(`${CONNECTIONS} connections, ${WARMUP}s warm-up + ${DURATION}s measured per scenario in ${ROUNDS} interleaved rounds (medians), LOG_LEVEL=${LOG_LEVEL}, Redis ${redisInfo.private ? 'private' : 'shared'}`);
+  lines.push(
+    `${wrkName} -t1 -c${CONNECTIONS}, ${WARMUP}s warm-up + ${DURATION}s measured per scenario in ${ROUNDS} interleaved rounds (medians), ` +
+      `NODE_ENV=production LOG_LEVEL=${LOG_LEVEL} RATE_LIMIT=${RATE_LIMIT} AUTH_FAILURE_LIMIT=10 (limiter and lockout on), Redis ${redisInfo.private ? 'private' : 'shared'}`,
+  );
   lines.push('');
-  lines.push(`| ${pad('scenario', 48)} | ${lpad('req/s', 7)} | ${lpad('p50 ms', 6)} | ${lpad('p99 ms', 6)} | ${lpad('non-2xx', 7)} | ${lpad('errors', 6)} | ${pad('CPU µs/req (server + redis)', 27)} |`);
-  lines.push(`| ${'-'.repeat(48)} | ${'-'.repeat(6)}: | ${'-'.repeat(5)}: | ${'-'.repeat(5)}: | ${'-'.repeat(6)}: | ${'-'.repeat(5)}: | ${'-'.repeat(26)}: |`);
+  lines.push(`| ${pad('scenario', 50)} | ${lpad('req/s', 7)} | ${lpad('p50 ms', 6)} | ${lpad('p99 ms', 6)} | ${lpad('non-2xx', 7)} | ${lpad('errors', 6)} | ${pad('CPU µs/req (server + redis)', 27)} | ${lpad('wrk µs/req', 10)} |`);
+  lines.push(`| ${'-'.repeat(50)} | ${'-'.repeat(6)}: | ${'-'.repeat(5)}: | ${'-'.repeat(5)}: | ${'-'.repeat(6)}: | ${'-'.repeat(5)}: | ${'-'.repeat(26)}: | ${'-'.repeat(9)}: |`);
   for (const row of rows) {
-    lines.push(`| ${pad(row.label, 48)} | ${lpad(row.rps.toFixed(0), 7)} | ${lpad(row.p50, 6)} | ${lpad(row.p99, 6)} | ${lpad(row.non2xx, 7)} | ${lpad(row.errors + row.timeouts, 6)} | ${lpad(row.cpuUsPerRequest.join(' + '), 27)} |`);
+    lines.push(
+      `| ${pad(row.label, 50)} | ${lpad(row.rps.toFixed(0), 7)} | ${lpad(row.p50.toFixed(2), 6)} | ${lpad(row.p99.toFixed(2), 6)} | ${lpad(row.non2xx, 7)} | ${lpad(row.errors + row.timeouts + row.starved, 6)} | ${lpad(row.cpuUsPerRequest.join(' + '), 27)} | ${lpad(row.loadGeneratorCpuUsPerRequest, 10)} |`,
+    );
   }
-  lines.push(`load generator (autocannon, in the bench process) CPU µs/req: ${rows.map((row) => `${row.id} ${row.loadGeneratorCpuUsPerRequest}`).join(', ')}`);
   lines.push('');
-  lines.push(`| ${pad('target', 44)} | ${lpad('measured', 9)} | ${pad('goal', 9)} | result |`);
-  lines.push(`| ${'-'.repeat(44)} | ${'-'.repeat(8)}: | ${'-'.repeat(9)} | ------ |`);
+  for (const row of rows.filter((row) => row.redisPerRequest)) {
+    const p = row.redisPerRequest;
+    lines.push(
+      `Redis per request, ${row.id}: ${p.scriptCalls} script calls (EVALSHA), reads processed ${p.reads}, ${p.bytesIn} B in / ${p.bytesOut} B out; ` +
+        `commandstats calls (script-inner included): ${Object.entries(p.calls).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    );
+  }
+  if (twoInstances) {
+    const t = twoInstances;
+    lines.push(
+      `Two auth servers, one Redis: ${t.rotations} rotations alternating instances, ${t.rotationFailures} failed; ` +
+        `${t.races} races (one token at both at once): ${t.raceExactlyOne} exactly one winner, ${t.raceViolations} otherwise; reuse detected ${t.reuseDetected}`,
+    );
+  }
+  lines.push('');
+  lines.push(`| ${pad('target', 48)} | ${lpad('measured', 9)} | ${pad('goal', 9)} | result |`);
+  lines.push(`| ${'-'.repeat(48)} | ${'-'.repeat(8)}: | ${'-'.repeat(9)} | ------ |`);
   for (const t of targets) {
-    lines.push(`| ${pad(t.name, 44)} | ${lpad(t.value === undefined ? '-' : t.fmt(t.value), 9)} | ${pad(t.want, 9)} | ${pad(t.result, 6)} |`);
+    lines.push(`| ${pad(t.name, 48)} | ${lpad(t.value === undefined ? '-' : t.fmt(t.value), 9)} | ${pad(t.want, 9)} | ${pad(t.result, 6)} |`);
   }
   if (familyMemory) {
     const s = familyMemory.memoryUsageSample;
@@ -754,6 +857,8 @@ function report({ startedAt, results, familyMemory, rssMax, authHwm, redisInfo }
         results,
         familyMemory,
         authServerRss: { peakSampled: rssMax, vmHwm: authHwm },
+        twoInstances,
+        loadGenerator: wrkName,
         targets: targets.map(({ name, value, want, result }) => ({ name, value, want, result })),
         table: text,
       },
