@@ -1,3 +1,4 @@
+import { createJwsSigner, type JwsSigner } from '../tokens/jws-signer.js';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { Clock, Keyset, Store, StoredKey } from '../store/store.js';
 import type { KeyEncryption } from './key-encryption.js';
@@ -57,6 +58,8 @@ export interface Signer {
   kid: string;
   alg: string;
   key: CryptoKey;
+  /** signs an access token's claims (header `{alg, typ: at+jwt, kid}`) with this key */
+  signAccessToken: JwsSigner;
 }
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
@@ -296,7 +299,9 @@ export class SigningKeys {
     for (const k of keyset.keys) {
       const privateJwk = JSON.parse(this.#options.encryption.decrypt(k.private_key, k.kid)) as JWK;
       verificationKeys.set(k.kid, { alg: k.alg, key: (await importJWK(k.public_jwk as JWK, k.alg)) as CryptoKey });
-      if (k.state === 'active') signer = { kid: k.kid, alg: k.alg, key: (await importJWK(privateJwk, k.alg)) as CryptoKey };
+      if (k.state === 'active') {
+        signer = { kid: k.kid, alg: k.alg, key: (await importJWK(privateJwk, k.alg)) as CryptoKey, signAccessToken: createJwsSigner(privateJwk, k.alg, k.kid, 'at+jwt') };
+      }
     }
     this.#version = keyset.version;
     this.#stored = keyset.keys;

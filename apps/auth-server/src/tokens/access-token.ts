@@ -1,4 +1,4 @@
-import { SignJWT, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import type { SigningKeys } from '../keys/signing-keys.js';
 import { randomBase64url } from './random.js';
 
@@ -44,8 +44,11 @@ export interface AccessTokenInput {
 
 /** Signs an RFC 9068 access token with the active key. */
 export async function signAccessToken(keys: SigningKeys, input: AccessTokenInput): Promise<string> {
-  const signer = keys.signer();
-  const claims: AccessTokenClaims = {
+  return keys.signer().signAccessToken(accessTokenClaims(input));
+}
+
+function accessTokenClaims(input: AccessTokenInput): AccessTokenClaims {
+  return {
     iss: input.issuer,
     sub: input.subject ?? input.clientId,
     aud: input.audience,
@@ -57,7 +60,6 @@ export async function signAccessToken(keys: SigningKeys, input: AccessTokenInput
     ...(input.jkt === undefined ? {} : { cnf: { jkt: input.jkt } }),
     ...(input.act ? { act: input.act } : {}),
   };
-  return new SignJWT(claims).setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'at+jwt' }).sign(signer.key);
 }
 
 const MAX_TOKEN_LENGTH = 8192;
