@@ -1,6 +1,5 @@
-import { notFoundHandler, requestContext } from '@tessera/service-kit';
+import { notFoundHandler, requestContext, securityHeaders } from '@tessera/service-kit';
 import express, { type Express } from 'express';
-import helmet from 'helmet';
 import type { AppDeps } from './deps.js';
 import { adminClientsRouter } from './endpoints/admin-clients.js';
 import { adminKeysRouter } from './endpoints/admin-keys.js';
@@ -39,7 +38,7 @@ function baseApp(deps: AppDeps): Express {
       },
     }),
   );
-  app.use(helmet());
+  app.use(securityHeaders());
   return app;
 }
 

@@ -1,7 +1,6 @@
 import { requireAccessToken, type Verifier } from '@tessera/guard';
-import { BODY_LIMIT, describeRequestError, errorHandler, isRequestError, notFoundHandler, requestContext, type Logger } from '@tessera/service-kit';
+import { BODY_LIMIT, describeRequestError, errorHandler, isRequestError, notFoundHandler, requestContext, securityHeaders, type Logger } from '@tessera/service-kit';
 import express, { type Express, type RequestHandler } from 'express';
-import helmet from 'helmet';
 import type { Registry } from 'prom-client';
 import type { CollectorConfig } from './config.js';
 import { registerMetrics } from './metrics.js';
@@ -63,7 +62,7 @@ export function createApp({ config, verifier, logger, registry }: AppDeps): Expr
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
-  app.use(helmet());
+  app.use(securityHeaders());
   app.use(requestContext({ logger, observe: registerMetrics(registry, verifier) }));
   // no endpoint takes a body: one within 16 KiB is read and ignored, a bigger one is 413
   app.use(express.raw({ type: () => true, limit: BODY_LIMIT }));

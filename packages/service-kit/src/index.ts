@@ -29,6 +29,7 @@ export {
   notFoundHandler,
   requestContext,
   requestLogger,
+  securityHeaders,
   type ErrorHandlerOptions,
   type ErrorResponse,
   type RequestContextOptions,

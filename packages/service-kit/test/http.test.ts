@@ -93,3 +93,23 @@ describe('errorHandler', () => {
     expect(lines.find((l) => l.msg === 'unexpected error')).toMatchObject({ level: 50, req_id: 'boom-1', path: '/boom', err: { message: expect.stringContaining('secret internals') } });
   });
 });
+
+describe('securityHeaders', () => {
+  it('sets exactly the headers helmet() sets, on every response', async () => {
+    const { default: helmet } = await import('helmet');
+    const { securityHeaders } = await import('../src/index.js');
+    const answer = (a: express.Express) => {
+      a.get('/x', (_req, res) => void res.json({ ok: true }));
+      return supertest(a).get('/x');
+    };
+    const withHelmet = express();
+    withHelmet.use(helmet());
+    const withKit = express();
+    withKit.use(securityHeaders());
+    const [expected, actual] = await Promise.all([answer(withHelmet), answer(withKit)]);
+    const strip = (h: Record<string, string>) => Object.fromEntries(Object.entries(h).filter(([k]) => !['date', 'connection', 'keep-alive'].includes(k)));
+    expect(strip(actual.headers)).toEqual(strip(expected.headers));
+    expect(actual.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(actual.headers['x-powered-by']).toBeUndefined();
+  });
+});

@@ -29,7 +29,8 @@ export function tokenEndpoint(deps: AppDeps): RequestHandler {
     const grantType = params.grant_type as TokenGrantType;
     const credentials = readClientCredentials(req, params);
     const dpop = await readDpopProof(deps, req, res, '/token');
-    const client = await authenticateClient(withRequestLogger(deps, res), credentials, '/token');
-    res.json(await GRANTS[grantType](withRequestLogger(deps, res), client, params, dpop));
+    const requestDeps = withRequestLogger(deps, res);
+    const client = await authenticateClient(requestDeps, credentials, '/token');
+    res.json(await GRANTS[grantType](requestDeps, client, params, dpop));
   };
 }
