@@ -1,12 +1,14 @@
-// Tessera benchmark (issue 7): Tessera's auth server and collector against node-oidc-provider,
-// express-oauth2-jwt-bearer and a bare express route, each in its own process, under the same
-// autocannon load. Prints one table with the targets and writes bench/results/<timestamp>.json.
+// Tessera benchmark (issues 7, 16): Tessera's auth server and collector against node-oidc-provider,
+// express-oauth2-jwt-bearer and a bare express route, each in its own process, under the same wrk load
+// (bench/wrk.mjs; autocannon only fills Redis for the memory figure). Prints one table with the targets
+// and writes bench/results/<timestamp>.json.
 //
 // Usage: npm run bench   (builds first; this file itself needs no build)
 // Env:
 //   REDIS_URL            use this Redis; else a private redis-server on a free port when one is on the
 //                        PATH (isolated memory numbers), else redis://127.0.0.1:6379
-//   BENCH_CONNECTIONS    connections per run (32)
+//   BENCH_CONNECTIONS    wrk connections per run (32, one wrk thread)
+//   BENCH_RATE_LIMIT     RATE_LIMIT of the auth server (100000000: on, never reached)
 //   BENCH_WARMUP         warm-up seconds per scenario, not measured (2)
 //   BENCH_DURATION       measured seconds per scenario (8), split over BENCH_ROUNDS interleaved rounds (4)
 //   BENCH_FAMILIES       families created for the Redis memory measurement (5000)
@@ -243,6 +245,7 @@ function sampleRss(pid) {
 
 // ---------------------------------------------------------------- load
 
+/** autocannon, only to create and rotate families for the Redis memory figure (not measured). */
 function cannon(opts) {
   return autocannon({ connections: CONNECTIONS, pipelining: 1, timeout: 10, ...opts });
 }
