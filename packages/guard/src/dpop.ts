@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, errors, jwtVerify, type JWK } from 'jose';
+import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, errors, jwtVerify, type CryptoKey, type FlattenedJWSInput, type JWK, type JWSHeaderParameters } from 'jose';
 
 /**
  * DPoP proof validation (RFC 9449 §4.3), framework-free. The auth server and the guard both call
@@ -146,6 +146,33 @@ function checkHeader(proof: string, algorithms: readonly string[]): JWK {
   return jwk as JWK;
 }
 
+/** Most proof keys kept imported at once (a client signs all its proofs with one key). */
+const PROOF_KEY_CACHE_SIZE = 1000;
+const proofKeys = new Map<string, CryptoKey>();
+const thumbprints = new Map<string, string>();
+
+function remember<T>(map: Map<string, T>, id: string, value: T): T {
+  if (map.size >= PROOF_KEY_CACHE_SIZE) map.delete(map.keys().next().value!);
+  map.set(id, value);
+  return value;
+}
+
+/**
+ * jose's EmbeddedJWK, remembered: its result depends only on the header's `alg` and `jwk`, so a key
+ * imported once is reused for later proofs with the same `alg` and the same `jwk` header (as sent), instead
+ * of a WebCrypto import per proof. Every proof's signature is still verified; a failed import is not kept.
+ */
+async function embeddedKey(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
+  const id = `${String(header.alg)}|${JSON.stringify(header.jwk)}`;
+  return proofKeys.get(id) ?? remember(proofKeys, id, await EmbeddedJWK(header, token));
+}
+
+/** The RFC 7638 thumbprint of a proof key, remembered by the `jwk` header as sent. */
+async function thumbprint(jwk: JWK): Promise<string> {
+  const id = JSON.stringify(jwk);
+  return thumbprints.get(id) ?? remember(thumbprints, id, await calculateJwkThumbprint(jwk, 'sha256'));
+}
+
 /**
  * Validates a DPoP proof per RFC 9449 §4.3 and records its `jti`; returns the proof key's thumbprint.
  * Checks, in order: length (8 KiB), compact JWS, `typ` dpop+jwt, `alg` in the allowlist, a public `jwk`
@@ -162,7 +189,7 @@ export async function verifyDpopProof(input: VerifyDpopProofInput): Promise<Dpop
 
   let payload: Record<string, unknown>;
   try {
-    ({ payload } = await jwtVerify(input.proof, EmbeddedJWK, {
+    ({ payload } = await jwtVerify(input.proof, embeddedKey, {
       typ: 'dpop+jwt',
       algorithms: [...algorithms],
       requiredClaims: ['jti', 'htm', 'htu', 'iat'],
@@ -190,7 +217,7 @@ export async function verifyDpopProof(input: VerifyDpopProofInput): Promise<Dpop
   }
   let jkt: string;
   try {
-    jkt = await calculateJwkThumbprint(jwk, 'sha256');
+    jkt = await thumbprint(jwk);
   } catch {
     throw new DpopProofError('the DPoP proof jwk is not a usable key');
   }

@@ -77,6 +77,20 @@ describe('guard: DPoP through the express glue', () => {
     expect(res.body).toMatchObject({ scheme: 'DPoP', claims: { cnf: { jkt: key.jkt }, client_id: 'client-1' } });
   });
 
+  it('verifies every proof signature with a proof key it already imported, and keys it by the jwk header as sent', async () => {
+    const token = await bound(key.jkt);
+    const htu = `${server.url}/collect`;
+    await get(token, await proof(key, { htm: 'GET', htu, accessToken: token })).expect(200);
+    const good = await proof(key, { htm: 'GET', htu, accessToken: token });
+    const [head, body] = good.split('.');
+    const forged = `${head}.${body}.${(await proof(other, { htm: 'GET', htu, accessToken: token })).split('.')[2]}`;
+    const res = await get(token, forged).expect(401);
+    expect(res.headers['www-authenticate']).toContain('invalid_dpop_proof');
+    const encUse = await proof(key, { htm: 'GET', htu, accessToken: token, header: { jwk: { ...key.publicJwk, use: 'enc' } } });
+    await get(token, encUse).expect(401);
+    await get(token, good).expect(200);
+  });
+
   it('accepts extra cnf members next to jkt (express-oauth2-jwt-bearer #258)', async () => {
     const token = await bound(key.jkt, { 'x5t#S256': 'abc', kid: 'k1' });
     await get(token, await proof(key, { htm: 'GET', htu: `${server.url}/collect`, accessToken: token })).expect(200);
