@@ -141,6 +141,7 @@ async function postForm(url, authorization, form) {
 
 async function redisUp(url) {
   const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  r.on('error', () => {});
   try {
     await r.connect();
     await r.ping();
@@ -596,6 +597,29 @@ async function main() {
   const pkCheck = await fetch(`${issuer}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: await pkBody() });
   if (pkCheck.status !== 200) throw new Error(`private_key_jwt token request: ${pkCheck.status} ${await pkCheck.text()}`);
 
+  // Token exchange (RFC 8693): a third client, registered for the exchange grant alone, trades the bench
+  // client's access token (aud collector) for one of its own for the same audience. Each run gets a fresh
+  // subject token, so none expires mid-run.
+  const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+  const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+  const exCreated = await fetch(`${issuer}/admin/clients`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${admin.access_token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'bench-exchange', scopes: [SCOPE], audiences: [AUDIENCE], grant_types: [EXCHANGE], exchange_audiences: [AUDIENCE], exchange_accepts: [AUDIENCE] }),
+  });
+  if (exCreated.status !== 201) throw new Error(`create token-exchange client: ${exCreated.status} ${await exCreated.text()}`);
+  const exClient = await exCreated.json();
+  const exchangeBody = async () =>
+    formBody({
+      grant_type: EXCHANGE,
+      subject_token: (await postForm(`${issuer}/token`, clientAuth, { grant_type: 'client_credentials', scope: SCOPE })).access_token,
+      subject_token_type: ACCESS_TOKEN_TYPE,
+      audience: AUDIENCE,
+    });
+  const exchangeAuth = basic(exClient.client_id, exClient.client_secret);
+  const exCheck = await fetch(`${issuer}/token`, { method: 'POST', headers: { authorization: exchangeAuth, 'content-type': 'application/x-www-form-urlencoded' }, body: await exchangeBody() });
+  if (exCheck.status !== 200) throw new Error(`token exchange request: ${exCheck.status} ${await exCheck.text()}`);
+
   const form = { 'content-type': 'application/x-www-form-urlencoded' };
   const tesseraPids = [auth.child.pid, ...(redisInfo.pid ? [redisInfo.pid] : [])];
   const tokenUrl = `http://${HOST}:${authPort}/token`;
@@ -648,6 +672,14 @@ async function main() {
     { id: 'tessera-cc', key: 'tesseraCc', label: 'Tessera /token client_credentials (Redis family)', opts: ccRequest, pids: tesseraPids, redis: true },
     { id: 'tessera-refresh', key: 'tesseraRefresh', label: 'Tessera /token refresh_token (rotation)', opts: refreshRequest, pids: tesseraPids, redis: true },
     { id: 'tessera-pkjwt', key: 'tesseraPkjwt', label: 'Tessera /token private_key_jwt (cc, Redis family)', opts: pkRequest, pids: tesseraPids, redis: true },
+    {
+      id: 'tessera-exchange',
+      key: 'tesseraExchange',
+      label: 'Tessera /token token exchange (RFC 8693)',
+      opts: async () => ({ url: tokenUrl, method: 'POST', headers: { ...form, authorization: exchangeAuth }, body: await exchangeBody() }),
+      pids: tesseraPids,
+      redis: true,
+    },
   ].filter((sc) => run(sc.id));
 
   const stopRss = sampleRss(auth.child.pid);
