@@ -79,7 +79,7 @@ const hostPorts = z
 const schema = {
   NODE_ENV: z.string().default('development'),
   PORT: port.default(4000),
-  HOST: z.string().min(1).default('127.0.0.1'),
+  HOST: configVar.host().default('127.0.0.1'),
   ISSUER: httpUrl.default('http://localhost:4000'),
   COLLECTOR_URL: httpUrl.default('http://localhost:4001'),
   REDIS_URL: z

@@ -37,21 +37,13 @@ function isOriginList(value: string): boolean {
   });
 }
 
-function isScopeList(value: string): boolean {
-  try {
-    return normalizeScopes(value).length > 0;
-  } catch {
-    return false;
-  }
-}
-
 const schema = {
   PORT: configVar.port().default(4001),
-  HOST: z.string().regex(/^[^\s/]+$/, 'a host name or IP address to listen on').default('127.0.0.1'),
+  HOST: configVar.host().default('127.0.0.1'),
   ISSUER: configVar.httpUrl().default('http://localhost:4000'),
   JWKS_URI: configVar.httpUrl().optional(),
   AUDIENCE: z.string().min(1, 'a non-empty string').default('collector'),
-  REQUIRED_SCOPE: z.string().refine(isScopeList, 'one or more space-separated scope tokens, e.g. collect').default('collect'),
+  REQUIRED_SCOPE: configVar.scopeList().default('collect'),
   CLOCK_TOLERANCE: configVar.duration({ max: 300 }).default(5),
   LOG_LEVEL: configVar.logLevel().default('info'),
   TRUST_PROXY: configVar.trustProxy().default(false),

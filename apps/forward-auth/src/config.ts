@@ -25,21 +25,13 @@ export interface ForwardAuthConfig {
   logLevel: LogLevel;
 }
 
-function isScopeList(value: string): boolean {
-  try {
-    return normalizeScopes(value).length > 0;
-  } catch {
-    return false;
-  }
-}
-
 const shape = {
   PORT: configVar.port().default(4002),
-  HOST: z.string().trim().regex(/^[^\s/]+$/, 'a host name or IP address to listen on').default('127.0.0.1'),
+  HOST: configVar.host().default('127.0.0.1'),
   ISSUER: configVar.httpUrl().default('http://localhost:4000'),
   JWKS_URI: configVar.httpUrl().optional(),
   AUDIENCE: z.string().trim().min(1, 'a non-empty string').optional(),
-  REQUIRED_SCOPE: z.string().trim().refine(isScopeList, 'one or more space-separated scope tokens, e.g. collect').optional(),
+  REQUIRED_SCOPE: configVar.scopeList().optional(),
   CLOCK_TOLERANCE: configVar.duration({ max: 300 }).default(5),
   DPOP: z.enum(['allowed', 'required'], 'allowed or required').default('allowed'),
   TRUST_PROXY: configVar.trustProxy().default(false),

@@ -1,3 +1,4 @@
+import { normalizeScopes } from '@tessera/guard';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 
@@ -89,6 +90,8 @@ export const ACCEPTS = {
   httpUrl: 'an absolute http(s) URL without query, fragment or credentials, e.g. http://localhost:4000',
   trustProxy: 'true, false, a hop count, or comma-separated addresses/subnets (e.g. loopback, 10.0.0.0/8)',
   logLevel: LOG_LEVELS.join(', '),
+  host: 'a host name or IP address to listen on',
+  scopeList: 'one or more space-separated scope tokens, e.g. collect',
   duration: (min: number, max?: number) =>
     `a duration ${max === undefined ? `of at least ${min}s` : `from ${min}s to ${max}s`}: seconds (900) or a number with a unit s, m, h, d (15m, 14d)`,
 } as const;
@@ -123,6 +126,17 @@ export const configVar = {
     parsed((v) => (isHttpUrl(v) ? (trimTrailingSlash ? v.replace(/\/+$/, '') : v) : undefined), ACCEPTS.httpUrl),
   /** See {@link parseTrustProxy}. */
   trustProxy: () => parsed(parseTrustProxy, ACCEPTS.trustProxy),
+  /** A host name or address to listen on: no white space, no slash. */
+  host: () => parsed((v) => (/^[^\s/]+$/.test(v) ? v : undefined), ACCEPTS.host),
+  /** One or more space-separated RFC 6749 scope tokens (the guard's rule), kept as written. */
+  scopeList: () =>
+    parsed((v) => {
+      try {
+        return normalizeScopes(v).length > 0 ? v : undefined;
+      } catch {
+        return undefined;
+      }
+    }, ACCEPTS.scopeList),
   /** One of {@link LOG_LEVELS}. */
   logLevel: () => parsed((v) => (LOG_LEVELS as readonly string[]).includes(v) ? (v as LogLevel) : undefined, ACCEPTS.logLevel),
 } as const;

@@ -93,3 +93,21 @@ describe('loadEnv', () => {
     expect((error as ConfigError).message).toMatch(new RegExp(`^${name}: invalid value; expected ${accepts.replace(/[()]/g, '\\$&')}[^\\n]*$`));
   });
 });
+
+describe('configVar.host and configVar.scopeList', () => {
+  const shape = { HOST: configVar.host().default('127.0.0.1'), SCOPE: configVar.scopeList().default('collect') };
+
+  it('take a listen host and a scope list, and fall back to their defaults', () => {
+    expect(loadEnv(shape, { HOST: ' 0.0.0.0 ', SCOPE: 'read write' })).toEqual({ HOST: '0.0.0.0', SCOPE: 'read write' });
+    expect(loadEnv(shape, {})).toEqual({ HOST: '127.0.0.1', SCOPE: 'collect' });
+  });
+
+  it.each([
+    [{ HOST: 'local host' }, 'HOST: invalid value; expected a host name or IP address to listen on'],
+    [{ HOST: 'http://x' }, 'HOST: invalid value; expected a host name or IP address to listen on'],
+    [{ SCOPE: 'read "write"' }, 'SCOPE: invalid value; expected one or more space-separated scope tokens, e.g. collect'],
+  ])('refuse %j with one line naming the variable', (env, message) => {
+    expect(() => loadEnv(shape, env)).toThrow(ConfigError);
+    expect(() => loadEnv(shape, env)).toThrow(message);
+  });
+});
