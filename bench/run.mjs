@@ -460,35 +460,28 @@ async function main() {
   const first = await postForm(`${issuer}/token`, clientAuth, { grant_type: 'client_credentials', scope: SCOPE });
   const accessToken = first.access_token;
 
+  // the collector and forward-auth verify the same tokens with the same settings
+  const resourceServerEnv = (port) => ({
+    NODE_ENV: 'production',
+    PORT: String(port),
+    HOST,
+    ISSUER: issuer,
+    JWKS_URI: `${issuer}/.well-known/jwks.json`,
+    AUDIENCE,
+    REQUIRED_SCOPE: SCOPE,
+    LOG_LEVEL,
+  });
   const collector = start(
     'collector',
     ['node', 'apps/collector/dist/main.js'],
-    {
-      NODE_ENV: 'production',
-      PORT: String(collectorPort),
-      HOST,
-      ISSUER: issuer,
-      JWKS_URI: `${issuer}/.well-known/jwks.json`,
-      AUDIENCE,
-      REQUIRED_SCOPE: SCOPE,
-      LOG_LEVEL,
-    },
+    resourceServerEnv(collectorPort),
     { profile: PROF.has('collector') },
   );
-  // forward-auth answers the question nginx's auth_request asks on every request (SPEC §13).
+  // forward-auth answers the question nginx's auth_request asks on every request (README "Forward auth").
   const forwardAuth = start(
     'forward-auth',
     ['node', 'apps/forward-auth/dist/main.js'],
-    {
-      NODE_ENV: 'production',
-      PORT: String(forwardAuthPort),
-      HOST,
-      ISSUER: issuer,
-      JWKS_URI: `${issuer}/.well-known/jwks.json`,
-      AUDIENCE,
-      REQUIRED_SCOPE: SCOPE,
-      LOG_LEVEL,
-    },
+    resourceServerEnv(forwardAuthPort),
     { profile: PROF.has('forward-auth') },
   );
   const oidcSecret = randomBytes(32).toString('base64url');
