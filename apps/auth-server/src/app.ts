@@ -57,10 +57,11 @@ function registerPublic(app: Express, deps: AppDeps): void {
   const oauthBody = body('application/x-www-form-urlencoded', 'application/json');
   const none = body();
   const limits = rateLimits(deps);
+  const grantLimits = rateLimits(deps, 'with-grant');
   app.get('/.well-known/oauth-authorization-server', none, metadataEndpoint(deps));
   app.get('/.well-known/jwks.json', none, jwksEndpoint(deps));
-  app.post('/token', noStore, oauthBody, ...limits, tokenEndpoint(deps));
-  app.post('/token/refresh', noStore, oauthBody, ...limits, tokenRefreshEndpoint(deps));
+  app.post('/token', noStore, oauthBody, ...grantLimits, tokenEndpoint(deps));
+  app.post('/token/refresh', noStore, oauthBody, ...grantLimits, tokenRefreshEndpoint(deps));
   app.post('/revoke', noStore, oauthBody, ...limits, revokeEndpoint(deps));
   app.post('/introspect', noStore, oauthBody, ...authFailureLimits(deps), introspectEndpoint(deps));
   app.get('/healthz', none, healthEndpoint);

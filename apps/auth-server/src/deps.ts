@@ -2,6 +2,7 @@ import type { ClientKeysets } from './clients/client-keysets.js';
 import type { ClientRegistry } from './clients/client-registry.js';
 import type { Config } from './config.js';
 import type { DpopNonces } from './dpop/nonces.js';
+import type { Admission } from './http/rate-limit.js';
 import type { SigningKeys } from './keys/signing-keys.js';
 import type { Logger } from '@tessera/service-kit';
 import type { Metrics } from './metrics.js';
@@ -22,11 +23,17 @@ export interface AppDeps {
   refreshPolicy: RefreshPolicy;
   /** stateless DPoP server nonces (DPOP_NONCE=required) */
   dpopNonces: DpopNonces;
+  /** per request (see {@link forRequest}): its rate-limit charge, which its grant's store write carries */
+  admission?: Admission | undefined;
 }
 
-/** The deps with the request's logger (its lines carry the request id), for work done on behalf of one request. */
-export const withRequestLogger = (deps: AppDeps, res: { locals: Record<string, unknown> }): AppDeps => ({
+/**
+ * The deps for work done on behalf of one request: its logger (lines carry the request id) and its
+ * rate-limit {@link Admission}, when a limiter is mounted on the route.
+ */
+export const forRequest = (deps: AppDeps, res: { locals: Record<string, unknown> }): AppDeps => ({
   ...deps,
+  admission: res.locals.admission as Admission | undefined,
   get logger() {
     return (res.locals.log as Logger | undefined) ?? deps.logger;
   },

@@ -140,12 +140,70 @@ describe('rate limits across instances', () => {
     expect((await b.post('/token').auth(other.client_id, other.client_secret).type('form').send({ grant_type: 'client_credentials' })).status).toBe(429);
 
     const keys = await redis.keys(`${a.testStore.prefix}rate-limit:*`);
-    expect(keys.some((k) => k.startsWith(`${a.testStore.prefix}rate-limit:requests:`))).toBe(true);
-    expect(keys.some((k) => k.startsWith(`${a.testStore.prefix}rate-limit:auth-failures:`))).toBe(true);
+    const counter = (name: string, clientId: string) => new RegExp(`^${a.testStore.prefix}rate-limit:\\{[\\w-]{4}\\}:${name}:.*\\|${clientId}$`);
+    expect(keys.some((k) => counter('requests', client.client_id).test(k))).toBe(true);
+    expect(keys.some((k) => counter('auth-failures', other.client_id).test(k))).toBe(true);
     for (const key of keys) {
       const ttl = await redis.pttl(key);
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(15 * 60_000);
     }
+  });
+});
+
+describe('rate limits ride in the grant\'s script (one Redis call per /token)', () => {
+  /** Counts the script calls that name this harness's keys, as Redis's MONITOR sees them (not the commands scripts run). */
+  async function scriptCalls(prefix: string) {
+    const redis = connectRedis({ url: redisUrl() });
+    await redis.connect();
+    const monitor = await redis.monitor();
+    const calls: string[] = [];
+    let probed = false;
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (args[1] === `${prefix}monitor-probe`) probed = true;
+      if (source !== 'lua' && /^eval/i.test(args[0] ?? '') && args.some((a) => a.startsWith(prefix))) calls.push(args[0]!);
+    });
+    // MONITOR starts streaming asynchronously: wait until it sees a command of ours
+    await expect.poll(async () => (await redis.get(`${prefix}monitor-probe`), probed)).toBe(true);
+    return {
+      calls,
+      close: async () => {
+        monitor.disconnect();
+        redis.disconnect();
+      },
+    };
+  }
+
+  it('charges the limiter and the lockout in the client_credentials and refresh scripts: one script call each, on Redis', async () => {
+    const h = await harness('redis', { RATE_LIMIT: '100', AUTH_FAILURE_LIMIT: '5' });
+    const client = await h.createClient({ grant_types: ['client_credentials', 'refresh_token'] });
+    const seen = await scriptCalls(h.testStore.prefix);
+    open.push(seen);
+    const before = seen.calls.length;
+    const issued = await h.clientCredentials(client);
+    expect(issued.status).toBe(200);
+    expect(issued.headers.ratelimit).toBe('"requests"; r=99; t=60');
+    await expect.poll(() => seen.calls.length - before).toBe(1);
+    const refreshed = await h.http.post('/token').auth(client.client_id, client.client_secret).type('form').send({ grant_type: 'refresh_token', refresh_token: issued.body.refresh_token });
+    expect(refreshed.status).toBe(200);
+    expect(refreshed.headers.ratelimit).toBe('"requests"; r=98; t=60');
+    await expect.poll(() => seen.calls.length - before).toBe(2);
+  });
+
+  it.each(STORE_KINDS)('writes nothing for a grant over the limit, and spends no refresh token (%s)', async (kind) => {
+    const h = await harness(kind, { RATE_LIMIT: '2' });
+    const client = await h.createClient({ grant_types: ['client_credentials', 'refresh_token'] });
+    const issued = await h.clientCredentials(client);
+    expect(issued.status).toBe(200);
+    const refresh = (token: string) => h.http.post('/token').auth(client.client_id, client.client_secret).type('form').send({ grant_type: 'refresh_token', refresh_token: token });
+    const limitedToken = await h.clientCredentials(client).then(() => h.clientCredentials(client));
+    expect(limitedToken.status).toBe(429);
+    expect(limitedToken.body.refresh_token).toBeUndefined();
+    expect((await refresh(issued.body.refresh_token)).status).toBe(429);
+    h.clock.advance(60);
+    // the refused refresh spent nothing: the token is still current, and no reuse is detected
+    const rotated = await refresh(issued.body.refresh_token);
+    expect(rotated.status).toBe(200);
+    expect(await h.deps.metrics.registry.getSingleMetricAsString('refresh_token_reuse_detected_total')).toMatch(/ 0$/m);
   });
 });

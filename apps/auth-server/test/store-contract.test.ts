@@ -274,18 +274,85 @@ describe.each(STORE_KINDS)('store contract: %s', (kind) => {
     expect(results.filter(Boolean)).toHaveLength(1);
   });
 
-  it('counts rate-limit hits per key in a window timed by the store clock, atomically', async () => {
-    expect(await t.store.hitRateLimit('k1', 60_000, 0)).toEqual({ hits: 0, resetAt: clock.ms + 60_000 });
+  const hit = (key: string, delta: number, refuseAt = 0, clientId = 'c1') =>
+    t.store.chargeRateLimits({ clientId, counters: [{ key, windowMs: 60_000, delta, refuseAt }] }).then((o) => o.counts[0]!);
+
+  it('counts rate-limit hits per client and key in a window timed by the store clock, atomically', async () => {
+    expect(await hit('k1', 0)).toEqual({ hits: 0, resetAt: clock.ms + 60_000 });
     const opened = clock.ms;
-    const hits = await Promise.all(Array.from({ length: 20 }, () => t.store.hitRateLimit('k1', 60_000, 1)));
+    const hits = await Promise.all(Array.from({ length: 20 }, () => hit('k1', 1)));
     expect(hits.map((h) => h.hits).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     expect(new Set(hits.map((h) => h.resetAt))).toEqual(new Set([opened + 60_000]));
-    expect((await t.store.hitRateLimit('k2', 60_000, 1)).hits).toBe(1);
+    expect((await hit('k2', 1)).hits).toBe(1);
+    expect((await hit('k1', 1, 0, 'c2')).hits).toBe(1);
     clock.advance(59);
-    expect(await t.store.hitRateLimit('k1', 60_000, 0)).toEqual({ hits: 20, resetAt: opened + 60_000 });
+    expect(await hit('k1', 0)).toEqual({ hits: 20, resetAt: opened + 60_000 });
     clock.advance(1);
-    expect(await t.store.hitRateLimit('k1', 60_000, 0)).toEqual({ hits: 0, resetAt: clock.ms + 60_000 });
-    expect(await t.store.hitRateLimit('k1', 60_000, 1)).toEqual({ hits: 1, resetAt: clock.ms + 60_000 });
+    expect(await hit('k1', 0)).toEqual({ hits: 0, resetAt: clock.ms + 60_000 });
+    expect(await hit('k1', 1)).toEqual({ hits: 1, resetAt: clock.ms + 60_000 });
+  });
+
+  it('charges several counters in one step and says when one reaches its refuse-at', async () => {
+    const charge = (failures: number) => ({
+      clientId: 'c1',
+      counters: [
+        { key: 'requests', windowMs: 60_000, delta: 1, refuseAt: 4 },
+        { key: 'failures', windowMs: 900_000, delta: failures, refuseAt: 2 },
+      ],
+    });
+    expect(await t.store.chargeRateLimits(charge(0))).toEqual({ refused: false, counts: [{ hits: 1, resetAt: clock.ms + 60_000 }, { hits: 0, resetAt: clock.ms + 900_000 }] });
+    expect((await t.store.chargeRateLimits(charge(1))).refused).toBe(false);
+    expect(await t.store.chargeRateLimits(charge(1))).toEqual({ refused: true, counts: [{ hits: 3, resetAt: clock.ms + 60_000 }, { hits: 2, resetAt: clock.ms + 900_000 }] });
+    expect((await t.store.chargeRateLimits(charge(0))).counts.map((c) => c.hits)).toEqual([4, 2]);
+    expect((await t.store.chargeRateLimits({ clientId: 'c1', counters: [] })).counts).toEqual([]);
+  });
+
+  const limited = (clientId: string, refuseAt: number) => ({ clientId, counters: [{ key: 'requests:198.51.100.1', windowMs: 60_000, delta: 1, refuseAt }] });
+
+  it('starts a family with its charge in one step: of 20 concurrent starts with a limit of 8, exactly 8 write a family', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const id = newFamilyId('c1');
+        const token = mintRefreshToken(id);
+        const fam: Family = { id, client_id: 'c1', scope: 'a', aud: 'api', created_at: clock.ms, public: false };
+        const result = await t.store.createFamily(fam, token.hash, policy, limited('c1', 9));
+        return { result, id, token };
+      }),
+    );
+    const written = results.filter((r) => !r.result.charged!.refused);
+    expect(written).toHaveLength(8);
+    expect(results.map((r) => r.result.charged!.counts[0]!.hits).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    for (const { id, token, result } of results) {
+      const found = await t.store.findRefreshToken(id, token.hash, policy);
+      expect(found === undefined).toBe(result.charged!.refused);
+    }
+  });
+
+  it('charges a family of another client (another slot) and a public refresh as exactly as its own', async () => {
+    const { id, first } = await family();
+    const charge = limited('another-client', 2);
+    expect((await t.store.createFamily({ id: newFamilyId('c1'), client_id: 'c1', scope: 'a', aud: 'api', created_at: clock.ms, public: false }, 'h', policy, charge)).charged).toEqual({
+      refused: false,
+      counts: [{ hits: 1, resetAt: clock.ms + 60_000 }],
+    });
+    const refused = await t.store.rotate({ familyId: id, presentedHash: first.hash, nextHash: 'n', clientId: 'c1', scope: undefined, policy, charge });
+    expect(refused).toEqual({ status: 'rate_limited', charged: { refused: true, counts: [{ hits: 2, resetAt: clock.ms + 60_000 }] } });
+    expect((await t.store.findRefreshToken(id, first.hash, policy))?.state).toBe('current');
+  });
+
+  it('rotates with its charge in one step: refused, nothing is spent; of 10 concurrent rotations of one token under the limit, one wins', async () => {
+    const { id, first } = await family();
+    const spent = await t.store.rotate({ familyId: id, presentedHash: first.hash, nextHash: 'n1', clientId: 'c1', scope: undefined, policy, charge: limited('c1', 3) });
+    expect(spent).toMatchObject({ status: 'rotated', charged: { refused: false, counts: [{ hits: 1 }] } });
+    const refusedCharge = limited('c1', 2);
+    const refused = await t.store.rotate({ familyId: id, presentedHash: 'n1', nextHash: 'n2', clientId: 'c1', scope: undefined, policy, charge: refusedCharge });
+    expect(refused).toEqual({ status: 'rate_limited', charged: { refused: true, counts: [{ hits: 2, resetAt: clock.ms + 60_000 }] } });
+    expect((await t.store.findRefreshToken(id, 'n1', policy))?.state).toBe('current');
+    const racers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => t.store.rotate({ familyId: id, presentedHash: 'n1', nextHash: `r${i}`, clientId: 'c1', scope: undefined, policy, charge: limited('c1', 100) })),
+    );
+    expect(racers.filter((r) => r.status === 'rotated')).toHaveLength(1);
+    expect(racers.map((r) => r.charged!.counts[0]!.hits).sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i + 3));
   });
 });
 

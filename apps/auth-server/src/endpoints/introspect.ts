@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { unauthorizedClient } from '../errors.js';
-import { withRequestLogger, type AppDeps } from '../deps.js';
+import { forRequest, type AppDeps } from '../deps.js';
 import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
 import { readParams } from '../http/params.js';
 import { tokenParamSchema } from '../schemas/oauth.js';
@@ -43,7 +43,7 @@ export function introspectEndpoint(deps: AppDeps): RequestHandler {
 
   return async (req, res) => {
     const params = readParams(req, tokenParamSchema);
-    const caller = await authenticateClient(withRequestLogger(deps, res), readClientCredentials(req, params), '/introspect');
+    const caller = await authenticateClient(forRequest(deps, res), readClientCredentials(req, params), '/introspect');
     if (!caller.scopes.some((s) => INTROSPECTION_SCOPES.includes(s))) {
       throw unauthorizedClient('introspection needs a client registered with scope "introspect" or "admin"');
     }

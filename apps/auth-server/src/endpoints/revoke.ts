@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { OAuthError } from '../errors.js';
-import { withRequestLogger, type AppDeps } from '../deps.js';
+import { forRequest, type AppDeps } from '../deps.js';
 import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
 import { readParams } from '../http/params.js';
 import { tokenParamSchema } from '../schemas/oauth.js';
@@ -16,7 +16,7 @@ const notYours = () => new OAuthError('unauthorized_client', 400, 'the token was
 export function revokeEndpoint(deps: AppDeps): RequestHandler {
   return async (req, res) => {
     const params = readParams(req, tokenParamSchema);
-    const client = await authenticateClient(withRequestLogger(deps, res), readClientCredentials(req, params), '/revoke');
+    const client = await authenticateClient(forRequest(deps, res), readClientCredentials(req, params), '/revoke');
     const token = params.token!;
     const refresh = parseRefreshToken(token);
     if (refresh) {

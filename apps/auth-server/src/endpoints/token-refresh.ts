@@ -1,9 +1,10 @@
 import type { RequestHandler } from 'express';
-import { withRequestLogger, type AppDeps } from '../deps.js';
+import { forRequest, type AppDeps } from '../deps.js';
 import { refreshTokenGrant } from '../grants/refresh-token.js';
 import { readDpopProof } from '../http/dpop-proof.js';
 import { authenticateClient, readClientCredentials } from '../http/client-authentication.js';
 import { readParams } from '../http/params.js';
+import { afterAdmission } from '../http/rate-limit.js';
 import { refreshRequestSchema } from '../schemas/oauth.js';
 
 /**
@@ -12,13 +13,12 @@ import { refreshRequestSchema } from '../schemas/oauth.js';
  * refresh_token_auth "none" are accepted.
  */
 export function tokenRefreshEndpoint(deps: AppDeps): RequestHandler {
-  return async (req, res) => {
+  return afterAdmission(async (req, res) => {
     const params = readParams(req, refreshRequestSchema);
     const credentials = readClientCredentials(req, params);
-    const dpop = await readDpopProof(deps, req, res, '/token/refresh');
-    const client = credentials
-      ? await authenticateClient(withRequestLogger(deps, res), credentials, '/token/refresh')
-      : undefined;
-    res.json(await refreshTokenGrant(withRequestLogger(deps, res), client, params, dpop));
-  };
+    const requestDeps = forRequest(deps, res);
+    const dpop = await readDpopProof(requestDeps, req, res, '/token/refresh');
+    const client = credentials ? await authenticateClient(requestDeps, credentials, '/token/refresh') : undefined;
+    return refreshTokenGrant(requestDeps, client, params, dpop);
+  });
 }

@@ -8,8 +8,9 @@ import { grantAudience, grantScope } from '../tokens/scope.js';
 import { tokenResponse, type TokenResponse } from '../tokens/token-response.js';
 
 /**
- * RFC 6749 §4.4, plus a refresh token that starts a rotation family when the client may refresh. With a DPoP
- * proof (`dpop`) the access token is bound to its key, and so is a public client's family.
+ * RFC 6749 §4.4, plus a refresh token that starts a rotation family when the client may refresh (the write
+ * carries the request's rate-limit charge). With a DPoP proof (`dpop`) the access token is bound to its key,
+ * and so is a public client's family.
  */
 export async function clientCredentialsGrant(deps: AppDeps, client: ClientRecord, params: Params, dpop?: DpopBinding): Promise<TokenResponse> {
   if (!client.grant_types.includes('client_credentials')) {
@@ -22,11 +23,13 @@ export async function clientCredentialsGrant(deps: AppDeps, client: ClientRecord
   if (client.grant_types.includes('refresh_token')) {
     const familyId = newFamilyId(client.client_id);
     const minted = mintRefreshToken(familyId);
-    const { evicted } = await deps.store.createFamily(
+    const { evicted, charged } = await deps.store.createFamily(
       { id: familyId, client_id: client.client_id, scope, aud: audience, created_at: deps.clock(), public: client.refresh_token_auth === 'none', ...(client.refresh_token_auth === 'none' && dpop ? { jkt: dpop.jkt } : {}) },
       minted.hash,
       deps.refreshPolicy,
+      deps.admission?.take(),
     );
+    deps.admission?.settle(charged);
     for (const id of evicted) {
       deps.metrics.familiesEvicted.inc();
       deps.logger.info(
@@ -36,6 +39,7 @@ export async function clientCredentialsGrant(deps: AppDeps, client: ClientRecord
     }
     refreshToken = minted.token;
   }
+  await deps.admission?.charge();
   const response = await tokenResponse(deps, client, { scope, audience, refreshToken, dpop });
   deps.metrics.tokensIssued.inc({ grant: 'client_credentials' });
   return response;

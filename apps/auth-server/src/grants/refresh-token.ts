@@ -11,7 +11,7 @@ const INVALID = 'the refresh token is invalid, expired or revoked';
 
 /**
  * RFC 6749 §6 with rotation (RFC 9700 §4.14.2): the presented token is spent and a new pair issued,
- * atomically; a spent token presented again revokes its whole family.
+ * atomically (with the request's rate-limit charge); a spent token presented again revokes its whole family.
  * `client` is undefined when the caller did not authenticate (allowed for refresh_token_auth "none").
  * A family bound to a DPoP key rotates only with a proof of that key (else invalid_dpop_proof, nothing spent);
  * the new access token is bound to the request's proof key, if any.
@@ -32,8 +32,12 @@ export async function refreshTokenGrant(deps: AppDeps, client: ClientRecord | un
     scope,
     policy: deps.refreshPolicy,
     jkt: dpop?.jkt,
+    charge: deps.admission?.take(),
   });
+  deps.admission?.settle(result.charged);
   switch (result.status) {
+    case 'rate_limited':
+      throw new TypeError('Admission.settle throws the 429 of a refused charge');
     case 'invalid':
       throw invalidGrant(INVALID);
     case 'invalid_scope':

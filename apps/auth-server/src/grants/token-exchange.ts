@@ -74,7 +74,8 @@ export async function tokenExchangeGrant(deps: AppDeps, client: ClientRecord, pa
   const target = readTarget(params);
   if (!(client.exchange_audiences ?? []).includes(target)) throw invalidTarget('the client may not exchange tokens for this target');
 
-  const subject = await activeAccessToken(deps, subjectToken);
+  // the request's rate-limit charge goes with the subject token's store reads (one round trip with Redis)
+  const [subject] = await Promise.all([activeAccessToken(deps, subjectToken), deps.admission?.charge()]);
   if (!subject) throw invalidGrant(INVALID_SUBJECT);
   const accepted = [client.client_id, ...(client.exchange_accepts ?? [])];
   const audiences = Array.isArray(subject.aud) ? subject.aud : [subject.aud];

@@ -117,6 +117,8 @@ export async function authenticateClient(deps: AppDeps, credentials: ClientCrede
       return fail('private_key_jwt', clientId, 'method', 'this client authenticates with a client secret, not a client assertion');
     }
     try {
+      // the assertion's jti is recorded in the store: the request's rate-limit charge is made first
+      await deps.admission?.charge();
       await verifyClientAssertion(assertion, client, ctx);
       return client;
     } catch (error) {

@@ -35,7 +35,8 @@ export async function readDpopProof(deps: AppDeps, req: Request, res: { setHeade
       maxAge: config.dpopProofMaxAge,
       algorithms: DPOP_SIGNING_ALGS,
       nonce: nonces ? (nonce) => nonces.accepts(nonce) : undefined,
-      replay: { use: (jti, expiresAt) => store.useOnce('dpop-proof', jti, expiresAt) },
+      // the jti is recorded in the store: the request's rate-limit charge is made first
+      replay: { use: async (jti, expiresAt) => (await deps.admission?.charge(), store.useOnce('dpop-proof', jti, expiresAt)) },
     });
     return { jkt: proof.jkt };
   } catch (error) {

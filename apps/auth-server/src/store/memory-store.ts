@@ -6,7 +6,9 @@ import type {
   Family,
   Keyset,
   OnceKind,
+  RateLimitCharge,
   RateLimitCount,
+  RateLimitOutcome,
   RefreshPolicy,
   RefreshTokenState,
   RotateInput,
@@ -72,7 +74,9 @@ export class MemoryStore implements Store {
     return this.#clients.delete(clientId);
   }
 
-  async createFamily(family: Family, tokenHash: string, policy: RefreshPolicy): Promise<CreateFamilyResult> {
+  async createFamily(family: Family, tokenHash: string, policy: RefreshPolicy, charge?: RateLimitCharge): Promise<CreateFamilyResult> {
+    const charged = charge && this.#charge(charge);
+    if (charged?.refused) return { evicted: [], charged };
     const now = this.clock();
     this.#families.set(family.id, {
       family: { ...family },
@@ -98,10 +102,16 @@ export class MemoryStore implements Store {
       this.#families.delete(id);
       if (now < entry.expiresAt) evicted.push(id);
     }
-    return { evicted };
+    return { evicted, charged };
   }
 
   async rotate(input: RotateInput): Promise<RotateResult> {
+    const charged = input.charge && this.#charge(input.charge);
+    if (charged?.refused) return { status: 'rate_limited', charged };
+    return { ...this.#rotate(input), charged };
+  }
+
+  #rotate(input: RotateInput): RotateResult {
     const now = this.clock();
     const entry = this.#live(input.familyId, now);
     if (!entry) return { status: 'invalid' };
@@ -186,15 +196,25 @@ export class MemoryStore implements Store {
     return true;
   }
 
-  async hitRateLimit(key: string, windowMs: number, delta: number): Promise<RateLimitCount> {
+  async chargeRateLimits(charge: RateLimitCharge): Promise<RateLimitOutcome> {
+    return this.#charge(charge);
+  }
+
+  #charge({ clientId, counters }: RateLimitCharge): RateLimitOutcome {
     const now = this.clock();
-    let counter = this.#rateLimits.get(key);
-    if (!counter || counter.resetAt <= now) {
-      counter = { hits: 0, resetAt: now + windowMs };
-      if (delta > 0) this.#rateLimits.set(key, counter);
-    }
-    counter.hits += delta;
-    return { ...counter };
+    let refused = false;
+    const counts = counters.map(({ key, windowMs, delta, refuseAt }) => {
+      const name = `${clientId}|${key}`;
+      let counter = this.#rateLimits.get(name);
+      if (!counter || counter.resetAt <= now) {
+        counter = { hits: 0, resetAt: now + windowMs };
+        if (delta > 0) this.#rateLimits.set(name, counter);
+      }
+      counter.hits += delta;
+      if (refuseAt > 0 && counter.hits >= refuseAt) refused = true;
+      return { ...counter };
+    });
+    return { counts, refused };
   }
 
   async acquireLease(name: string, holder: string, ttl: number): Promise<boolean> {

@@ -4,17 +4,22 @@
  */
 
 /**
- * KEYS: family, the client's family index (one hash tag: the client's slot tag).
+ * Rate-limit counters of a client's requests carry its slot tag too, so a grant's script can charge them
+ * (CREATE_FAMILY, ROTATE: see `charged` at the end).
+ */
+
+/**
+ * KEYS: family, the client's family index (one hash tag: the client's slot tag); then rate-limit counters.
  * ARGV: client, scope, aud, created_at, public, token hash, now, ttl ms, DPoP jkt ('' = unbound), family id,
  *       cap (0 = none),
  *       prune (families started at or before it are past their max age), max age ms,
- *       family key prefix (`…family:{tag}:`).
+ *       family key prefix (`…family:{tag}:`); then the charge's (see CHARGE).
  * Starts the family and, beyond the cap, revokes the client's oldest families. The index is a sorted set
  * of family ids by start time; entries whose family is gone (idle expiry) leave it when they reach its
  * head or their max age. An evicted family's key is built from the prefix: it has the same hash tag, so
  * on a Cluster it lives on this node. Returns the evicted family ids.
  */
-export const CREATE_FAMILY = `
+const CREATE_FAMILY_STEPS = `
 redis.call('HSET', KEYS[1], 'c', ARGV[1], 's', ARGV[2], 'a', ARGV[3], 't0', ARGV[4], 'p', ARGV[5], 'cur', ARGV[6], 'tu', ARGV[7])
 if ARGV[9] and ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'k', ARGV[9]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
@@ -49,14 +54,14 @@ end
 `;
 
 /**
- * KEYS: family.
+ * KEYS: family; then rate-limit counters.
  * ARGV: presented hash, next hash, client id ('' = unauthenticated), requested scope ('' = keep),
  *       now, idle ttl, max age, grace (all ms), DPoP jkt of the request ('' = no proof),
- *       index key prefix (`…client-families:{tag}:`, + client id), family id.
+ *       index key prefix (`…client-families:{tag}:`, + client id), family id; then the charge's (see CHARGE).
  * A family bound to a DPoP key (field k) rotates only for a proof with that key: else dpop_key_mismatch, nothing changed.
  * Returns {status, client, scope, aud, created_at, public, jkt}.
  */
-export const ROTATE = `${SPENT_CHECK}
+const ROTATE_STEPS = `${SPENT_CHECK}
 local f = redis.call('HMGET', KEYS[1], 'c', 's', 'a', 't0', 'p', 'cur', 'tu', 'prev', 'tr', 'k')
 if not f[1] then return {'invalid'} end
 local now, idle, maxAge, grace = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -163,21 +168,55 @@ return 1
 `;
 
 /**
- * KEYS: counter. ARGV: delta, now, window ms. A hash {n: hits, r: window end}; a window that has ended
- * (by the caller's clock) starts again. The key expires with its window. Returns {hits, window end}.
+ * A rate-limit charge (Store.chargeRateLimits) as a Lua function: counters are KEYS[firstKey..#KEYS];
+ * ARGV[firstArg] is now (ms, the caller's clock), then per counter: delta, window ms, refuse-at (0 = never).
+ * A counter is a hash {n: hits, r: window end}; a window that has ended starts again, and the key expires
+ * with its window. Returns the counts as a flat {hits, window end, ...} and whether one reached its refuse-at.
  */
-export const HIT_RATE_LIMIT = `
-local c = redis.call('HMGET', KEYS[1], 'n', 'r')
-local now = tonumber(ARGV[2])
-local hits = tonumber(c[1]) or 0
-local reset = tonumber(c[2])
-if reset == nil or reset <= now then
-  hits = 0
-  reset = now + tonumber(ARGV[3])
-  if tonumber(ARGV[1]) <= 0 then return {0, tostring(reset)} end
-  redis.call('HSET', KEYS[1], 'n', 0, 'r', tostring(reset))
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+const CHARGE = `
+local function charge(firstKey, firstArg)
+  local now = tonumber(ARGV[firstArg])
+  local counts, refused = {}, false
+  for i = firstKey, #KEYS do
+    local a = firstArg + 1 + (i - firstKey) * 3
+    local delta, window, refuseAt = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+    local c = redis.call('HMGET', KEYS[i], 'n', 'r')
+    local hits, reset = tonumber(c[1]) or 0, tonumber(c[2])
+    if reset == nil or reset <= now then
+      hits, reset = 0, now + window
+      if delta > 0 then
+        redis.call('HSET', KEYS[i], 'n', 0, 'r', tostring(reset))
+        redis.call('PEXPIRE', KEYS[i], window)
+      end
+    end
+    if delta ~= 0 then hits = redis.call('HINCRBY', KEYS[i], 'n', delta) end
+    counts[#counts + 1] = hits
+    counts[#counts + 1] = tostring(reset)
+    if refuseAt > 0 and hits >= refuseAt then refused = true end
+  end
+  return counts, refused
 end
-if tonumber(ARGV[1]) ~= 0 then hits = redis.call('HINCRBY', KEYS[1], 'n', ARGV[1]) end
-return {hits, tostring(reset)}
 `;
+
+/**
+ * A grant script with a rate-limit charge in front, in the same atomic step: the counters are the KEYS
+ * after the grant's own `keys`, and their ARGV (see CHARGE) follow the grant's own `args`. Returns
+ * {refused (1|0), counts, the grant's result}; when refused the grant does not run.
+ */
+const charged = (grant: string, keys: number, args: number) => `${CHARGE}
+local function grant()
+${grant}
+end
+local counts, refused = charge(${keys + 1}, ${args + 1})
+if refused then return {1, counts} end
+return {0, counts, grant()}
+`;
+
+/** KEYS: counters. ARGV: see CHARGE. Returns {refused (1|0), counts}. */
+export const CHARGE_RATE_LIMITS = `${CHARGE}
+local counts, refused = charge(1, 1)
+return {refused and 1 or 0, counts}
+`;
+
+export const CREATE_FAMILY = charged(CREATE_FAMILY_STEPS, 2, 14);
+export const ROTATE = charged(ROTATE_STEPS, 1, 11);

@@ -3,7 +3,7 @@ import { Redis, Cluster, type RedisOptions } from 'ioredis';
 import type { Logger } from '@tessera/service-kit';
 import { StoreUnavailableError } from '../errors.js';
 import { clientSlotTag, familySlotTag } from '../tokens/refresh-token-format.js';
-import { CREATE_FAMILY, DELETE_CLIENT, DELETE_FAMILIES, FIND_REFRESH_TOKEN, HIT_RATE_LIMIT, PUT_CLIENT, REVOKE_FAMILY, ROTATE, SAVE_KEYSET, USE_ONCE } from './redis-scripts.js';
+import { CHARGE_RATE_LIMITS, CREATE_FAMILY, DELETE_CLIENT, DELETE_FAMILIES, FIND_REFRESH_TOKEN, PUT_CLIENT, REVOKE_FAMILY, ROTATE, SAVE_KEYSET, USE_ONCE } from './redis-scripts.js';
 import type {
   ClientPage,
   ClientRecord,
@@ -12,7 +12,9 @@ import type {
   Family,
   Keyset,
   OnceKind,
+  RateLimitCharge,
   RateLimitCount,
+  RateLimitOutcome,
   RefreshPolicy,
   RefreshTokenState,
   RotateInput,
@@ -21,18 +23,23 @@ import type {
 } from './store.js';
 
 type ScriptResult = (string | null)[] | null;
+/** What a script behind a rate-limit charge returns: {refused (1|0), flat counts, the script's own result} */
+type Charged<T> = [number, (number | string)[], T?];
 
 interface Scripted {
-  tesseraCreateFamily(family: string, index: string, ...args: (string | number)[]): Promise<string[]>;
+  /** numkeys first: the family, the index and the charge's counters */
+  tesseraCreateFamily(numkeys: number, ...keysAndArgs: (string | number)[]): Promise<Charged<string[]>>;
   tesseraRevokeFamily(family: string, familyId: string, indexPrefix: string): Promise<number>;
   tesseraDeleteFamilies(index: string, familyPrefix: string): Promise<number>;
-  tesseraRotate(family: string, ...args: (string | number)[]): Promise<ScriptResult>;
+  /** numkeys first: the family and the charge's counters */
+  tesseraRotate(numkeys: number, ...keysAndArgs: (string | number)[]): Promise<Charged<ScriptResult>>;
   tesseraFindRefreshToken(family: string, hash: string): Promise<ScriptResult>;
   tesseraSaveKeyset(keyset: string, ...args: (string | number)[]): Promise<number>;
   tesseraPutClient(client: string, index: string, ...args: (string | number)[]): Promise<number>;
   tesseraDeleteClient(client: string, index: string, clientId: string): Promise<number>;
   tesseraUseOnce(record: string, expiresAt: number, now: number): Promise<number>;
-  tesseraHitRateLimit(counter: string, ...args: (string | number)[]): Promise<[number, string]>;
+  /** numkeys first: the counters */
+  tesseraChargeRateLimits(numkeys: number, ...keysAndArgs: (string | number)[]): Promise<Charged<never>>;
 }
 
 export type RedisConnection = (Redis | Cluster) & Scripted & {
@@ -111,17 +118,23 @@ export function connectRedis(options: RedisConnectionOptions): RedisConnection {
       setTimeout(() => void connection.connect().catch(() => undefined), 100).unref();
     });
   }
-  connection.defineCommand('tesseraCreateFamily', { numberOfKeys: 2, lua: CREATE_FAMILY });
+  connection.defineCommand('tesseraCreateFamily', { lua: CREATE_FAMILY });
   connection.defineCommand('tesseraRevokeFamily', { numberOfKeys: 1, lua: REVOKE_FAMILY });
   connection.defineCommand('tesseraDeleteFamilies', { numberOfKeys: 1, lua: DELETE_FAMILIES });
-  connection.defineCommand('tesseraRotate', { numberOfKeys: 1, lua: ROTATE });
+  connection.defineCommand('tesseraRotate', { lua: ROTATE });
   connection.defineCommand('tesseraFindRefreshToken', { numberOfKeys: 1, lua: FIND_REFRESH_TOKEN });
   connection.defineCommand('tesseraSaveKeyset', { numberOfKeys: 1, lua: SAVE_KEYSET });
   connection.defineCommand('tesseraPutClient', { numberOfKeys: 2, lua: PUT_CLIENT });
   connection.defineCommand('tesseraDeleteClient', { numberOfKeys: 2, lua: DELETE_CLIENT });
   connection.defineCommand('tesseraUseOnce', { numberOfKeys: 1, lua: USE_ONCE });
-  connection.defineCommand('tesseraHitRateLimit', { numberOfKeys: 1, lua: HIT_RATE_LIMIT });
+  connection.defineCommand('tesseraChargeRateLimits', { lua: CHARGE_RATE_LIMITS });
   return connection as RedisConnection;
+}
+
+function outcomeOf([refused, flat]: Charged<unknown>): RateLimitOutcome {
+  const counts: RateLimitCount[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) counts.push({ hits: Number(flat[i]), resetAt: Number(flat[i + 1]) });
+  return { counts, refused: refused === 1 };
 }
 
 const toFamily = (id: string, r: (string | null)[], offset = 1, jkt: string | null | undefined = r[offset + 5]): Family => ({
@@ -194,7 +207,22 @@ export class RedisStore implements Store {
   #keyset = () => `${this.prefix}keyset`;
   #lease = (name: string) => `${this.prefix}lease:${name}`;
   #once = (kind: OnceKind, id: string) => `${this.prefix}once:${kind}:${createHash('sha256').update(id).digest('base64url')}`;
-  #rateLimit = (key: string) => `${this.prefix}rate-limit:${key}`;
+  /** a client's counters share its slot tag with its families, so a grant's script can charge them */
+  #rateLimit = (clientId: string, key: string) => `${this.prefix}rate-limit:{${clientSlotTag(clientId)}}:${key}|${clientId}`;
+
+  /**
+   * The KEYS and ARGV tail of a charge for a script whose keys carry slot tag `tag`, or, for a client
+   * of another tag (another Cluster slot), none: `separate` then says the charge must be made on its own first.
+   */
+  #charge(charge: RateLimitCharge | undefined, tag: string): { keys: string[]; args: number[]; separate: RateLimitCharge | undefined } {
+    if (!charge || charge.counters.length === 0) return { keys: [], args: [this.clock()], separate: undefined };
+    if (clientSlotTag(charge.clientId) !== tag) return { keys: [], args: [this.clock()], separate: charge };
+    return {
+      keys: charge.counters.map((c) => this.#rateLimit(charge.clientId, c.key)),
+      args: [this.clock(), ...charge.counters.flatMap((c) => [c.delta, c.windowMs, c.refuseAt])],
+      separate: undefined,
+    };
+  }
 
   async #run<T>(operation: () => Promise<T>): Promise<T> {
     try {
@@ -237,15 +265,20 @@ export class RedisStore implements Store {
     });
   }
 
-  createFamily(family: Family, tokenHash: string, policy: RefreshPolicy): Promise<CreateFamilyResult> {
+  createFamily(family: Family, tokenHash: string, policy: RefreshPolicy, charge?: RateLimitCharge): Promise<CreateFamilyResult> {
     return this.#run(async () => {
       const tag = clientSlotTag(family.client_id);
       if (familySlotTag(family.id) !== tag) throw new TypeError('family.id must come from newFamilyId(family.client_id)');
+      const counters = this.#charge(charge, tag);
+      const early = counters.separate && (await this.chargeRateLimits(counters.separate));
+      if (early?.refused) return { evicted: [], charged: early };
       const now = this.clock();
       const expiresAt = Math.min(now + policy.idleTtl, family.created_at + policy.maxAge);
-      const evicted = await this.redis.tesseraCreateFamily(
+      const reply = await this.redis.tesseraCreateFamily(
+        2 + counters.keys.length,
         this.#family(family.id),
         this.#clientFamilies(family.client_id),
+        ...counters.keys,
         family.client_id,
         family.scope,
         family.aud,
@@ -260,16 +293,24 @@ export class RedisStore implements Store {
         now - policy.maxAge,
         policy.maxAge,
         this.#familyPrefix(tag),
+        ...counters.args,
       );
-      return { evicted };
+      const charged = charge ? (early ?? outcomeOf(reply)) : undefined;
+      return { evicted: reply[2] ?? [], charged };
     });
   }
 
   rotate(input: RotateInput): Promise<RotateResult> {
     return this.#run(async () => {
       const { policy } = input;
-      const r = await this.#replicated('rotate', (redis) => redis.tesseraRotate(
+      const tag = familySlotTag(input.familyId);
+      const counters = this.#charge(input.charge, tag);
+      const early = counters.separate && (await this.chargeRateLimits(counters.separate));
+      if (early?.refused) return { status: 'rate_limited', charged: early };
+      const reply = await this.#replicated('rotate', (redis) => redis.tesseraRotate(
+        1 + counters.keys.length,
         this.#family(input.familyId),
+        ...counters.keys,
         input.presentedHash,
         input.nextHash,
         input.clientId ?? '',
@@ -279,13 +320,16 @@ export class RedisStore implements Store {
         policy.maxAge,
         policy.grace,
         input.jkt ?? '',
-        this.#clientFamiliesPrefix(familySlotTag(input.familyId)),
+        this.#clientFamiliesPrefix(tag),
         input.familyId,
+        ...counters.args,
       ));
-      const status = r?.[0];
-      if (status === 'rotated' || status === 'reused') return { status, family: toFamily(input.familyId, r!) };
-      if (status === 'invalid_scope' || status === 'client_auth_required' || status === 'dpop_key_mismatch') return { status };
-      return { status: 'invalid' };
+      const charged = input.charge ? (early ?? outcomeOf(reply)) : undefined;
+      const r = reply[2];
+      const status = charged?.refused ? 'rate_limited' : r?.[0];
+      if (status === 'rotated' || status === 'reused') return { status, family: toFamily(input.familyId, r!), charged };
+      if (status === 'invalid_scope' || status === 'client_auth_required' || status === 'dpop_key_mismatch' || status === 'rate_limited') return { status, charged };
+      return { status: 'invalid', charged };
     });
   }
 
@@ -360,10 +404,10 @@ export class RedisStore implements Store {
     );
   }
 
-  hitRateLimit(key: string, windowMs: number, delta: number): Promise<RateLimitCount> {
+  chargeRateLimits(charge: RateLimitCharge): Promise<RateLimitOutcome> {
     return this.#run(async () => {
-      const [hits, resetAt] = await this.redis.tesseraHitRateLimit(this.#rateLimit(key), delta, this.clock(), windowMs);
-      return { hits: Number(hits), resetAt: Number(resetAt) };
+      const { keys, args } = this.#charge(charge, clientSlotTag(charge.clientId));
+      return outcomeOf(await this.redis.tesseraChargeRateLimits(keys.length, ...keys, ...args));
     });
   }
 

@@ -72,6 +72,8 @@ export interface RefreshPolicy {
 export interface CreateFamilyResult {
   /** ids of the client's oldest families revoked to stay within `maxFamiliesPerClient` */
   evicted: string[];
+  /** the outcome of the rate-limit charge the call carried; when refused, nothing was written */
+  charged?: RateLimitOutcome | undefined;
 }
 
 export interface RotateInput {
@@ -85,15 +87,22 @@ export interface RotateInput {
   policy: RefreshPolicy;
   /** thumbprint of the refresh request's DPoP proof key; a bound family rotates only when it matches */
   jkt?: string | undefined;
+  /** the request's rate-limit charge, counted in the same atomic step; when refused nothing else happens */
+  charge?: RateLimitCharge | undefined;
 }
 
-export type RotateResult =
+export type RotateResult = (
   | { status: 'rotated'; family: Family }
   | { status: 'reused'; family: Family }
   | { status: 'invalid' }
   | { status: 'invalid_scope' }
   | { status: 'client_auth_required' }
-  | { status: 'dpop_key_mismatch' };
+  | { status: 'dpop_key_mismatch' }
+  | { status: 'rate_limited' }
+) & {
+  /** the outcome of `input.charge`, when one was given */
+  charged?: RateLimitOutcome | undefined;
+};
 
 export type RefreshTokenState = { family: Family; state: 'current' | 'spent'; expires_at: number } | undefined;
 
@@ -140,6 +149,35 @@ export interface RateLimitCount {
   resetAt: number;
 }
 
+/** One counter of a {@link RateLimitCharge}. */
+export interface RateLimitCounter {
+  /** the counter's name, unique within the client */
+  key: string;
+  /** ms a window lasts; it opens at the first hit, by the store's clock */
+  windowMs: number;
+  /** 1 counts a hit, 0 only reads */
+  delta: number;
+  /** the request is refused when the count after this hit is at least this; 0 = never */
+  refuseAt: number;
+}
+
+/**
+ * The rate-limit counters one request charges, all of one client. The Redis store keeps a client's
+ * counters beside its refresh families (one hash tag), so a grant's write can carry the charge and both
+ * happen in one atomic script: one round trip per request.
+ */
+export interface RateLimitCharge {
+  /** the client id the request names, unverified ('' when it names none) */
+  clientId: string;
+  counters: RateLimitCounter[];
+}
+
+/** What a {@link RateLimitCharge} found: the counts in its order, and whether one reached its `refuseAt`. */
+export interface RateLimitOutcome {
+  counts: RateLimitCount[];
+  refused: boolean;
+}
+
 export interface ClientPage {
   clients: ClientRecord[];
   next_cursor: string | undefined;
@@ -161,10 +199,14 @@ export interface Store {
   /**
    * Starts a rotation family whose current refresh token has hash `tokenHash` (its id from
    * `newFamilyId(family.client_id)`) and, in the same atomic step, revokes the client's oldest live
-   * families beyond `policy.maxFamiliesPerClient`.
+   * families beyond `policy.maxFamiliesPerClient`. With `charge`, the request's rate-limit counters are
+   * charged first; when the charge is refused nothing is written.
    */
-  createFamily(family: Family, tokenHash: string, policy: RefreshPolicy): Promise<CreateFamilyResult>;
-  /** Atomically spends the presented refresh token and makes `nextHash` current, or detects reuse. */
+  createFamily(family: Family, tokenHash: string, policy: RefreshPolicy, charge?: RateLimitCharge): Promise<CreateFamilyResult>;
+  /**
+   * Atomically spends the presented refresh token and makes `nextHash` current, or detects reuse. With
+   * `input.charge`, the rate-limit counters are charged first; refused → `rate_limited`, nothing spent.
+   */
   rotate(input: RotateInput): Promise<RotateResult>;
   /** Looks a refresh token up without changing anything (introspection, revocation). */
   findRefreshToken(familyId: string, tokenHash: string, policy: RefreshPolicy): Promise<RefreshTokenState>;
@@ -192,11 +234,12 @@ export interface Store {
   saveKeyset(keyset: Keyset, expectedVersion: number): Promise<boolean>;
 
   /**
-   * Rate-limit counters, shared by every instance on the store: adds `delta` (1 counts a hit, 0 only reads)
-   * to counter `key` and returns it. A window opens at the first hit and lasts `windowMs` by the store's
-   * clock; then the count starts again. Every store implements it, so limits never fall back to one process.
+   * Rate-limit counters, shared by every instance on the store: adds each counter's `delta` (1 counts a
+   * hit, 0 only reads) in one atomic step and returns the counts. A window opens at the first hit and lasts
+   * `windowMs` by the store's clock; then the count starts again. Every store implements it, so limits
+   * never fall back to one process.
    */
-  hitRateLimit(key: string, windowMs: number, delta: number): Promise<RateLimitCount>;
+  chargeRateLimits(charge: RateLimitCharge): Promise<RateLimitOutcome>;
 
   /** Takes a named lease for `ttl` ms when nobody holds it; true when this caller got it. */
   acquireLease(name: string, holder: string, ttl: number): Promise<boolean>;
