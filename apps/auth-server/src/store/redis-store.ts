@@ -208,17 +208,17 @@ export class RedisStore implements Store {
   #lease = (name: string) => `${this.prefix}lease:${name}`;
   #once = (kind: OnceKind, id: string) => `${this.prefix}once:${kind}:${createHash('sha256').update(id).digest('base64url')}`;
   /** a client's counters share its slot tag with its families, so a grant's script can charge them */
-  #rateLimit = (clientId: string, key: string) => `${this.prefix}rate-limit:{${clientSlotTag(clientId)}}:${key}|${clientId}`;
+  #rateLimit = (tag: string, clientId: string, key: string) => `${this.prefix}rate-limit:{${tag}}:${key}|${clientId}`;
 
   /**
    * The KEYS and ARGV tail of a charge for a script whose keys carry slot tag `tag`, or, for a client
    * of another tag (another Cluster slot), none: `separate` then says the charge must be made on its own first.
    */
-  #charge(charge: RateLimitCharge | undefined, tag: string): { keys: string[]; args: number[]; separate: RateLimitCharge | undefined } {
+  #charge(charge: RateLimitCharge | undefined, tag: string, tagClientId?: string): { keys: string[]; args: number[]; separate: RateLimitCharge | undefined } {
     if (!charge || charge.counters.length === 0) return { keys: [], args: [this.clock()], separate: undefined };
-    if (clientSlotTag(charge.clientId) !== tag) return { keys: [], args: [this.clock()], separate: charge };
+    if (charge.clientId !== tagClientId && clientSlotTag(charge.clientId) !== tag) return { keys: [], args: [this.clock()], separate: charge };
     return {
-      keys: charge.counters.map((c) => this.#rateLimit(charge.clientId, c.key)),
+      keys: charge.counters.map((c) => this.#rateLimit(tag, charge.clientId, c.key)),
       args: [this.clock(), ...charge.counters.flatMap((c) => [c.delta, c.windowMs, c.refuseAt])],
       separate: undefined,
     };
@@ -269,7 +269,7 @@ export class RedisStore implements Store {
     return this.#run(async () => {
       const tag = clientSlotTag(family.client_id);
       if (familySlotTag(family.id) !== tag) throw new TypeError('family.id must come from newFamilyId(family.client_id)');
-      const counters = this.#charge(charge, tag);
+      const counters = this.#charge(charge, tag, family.client_id);
       const early = counters.separate && (await this.chargeRateLimits(counters.separate));
       if (early?.refused) return { evicted: [], charged: early };
       const now = this.clock();
@@ -277,7 +277,7 @@ export class RedisStore implements Store {
       const reply = await this.redis.tesseraCreateFamily(
         2 + counters.keys.length,
         this.#family(family.id),
-        this.#clientFamilies(family.client_id),
+        this.#clientFamiliesPrefix(tag) + family.client_id,
         ...counters.keys,
         family.client_id,
         family.scope,
@@ -406,7 +406,7 @@ export class RedisStore implements Store {
 
   chargeRateLimits(charge: RateLimitCharge): Promise<RateLimitOutcome> {
     return this.#run(async () => {
-      const { keys, args } = this.#charge(charge, clientSlotTag(charge.clientId));
+      const { keys, args } = this.#charge(charge, clientSlotTag(charge.clientId), charge.clientId);
       return outcomeOf(await this.redis.tesseraChargeRateLimits(keys.length, ...keys, ...args));
     });
   }
