@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import supertest from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -154,8 +155,7 @@ describe('rate limits across instances', () => {
 describe('rate limits ride in the grant\'s script (one Redis call per /token)', () => {
   /** Counts the script calls that name this harness's keys, as Redis's MONITOR sees them (not the commands scripts run). */
   async function scriptCalls(prefix: string) {
-    const redis = connectRedis({ url: redisUrl() });
-    await redis.connect();
+    const redis = new Redis(redisUrl());
     const monitor = await redis.monitor();
     const calls: string[] = [];
     let probed = false;
