@@ -94,6 +94,7 @@ describe.runIf(hasRedisServer)('Redis Cluster failover under rotation load (two 
     );
     load.start();
     const windows: Record<string, number> = {};
+    const failures: { failedAt: number; promotedAt: number }[] = [];
     try {
       expect(await load.recovered(hung.client.client_id, Date.now(), 10_000)).toBe(true);
       expect(await load.recovered(killed.client.client_id, Date.now(), 10_000)).toBe(true);
@@ -103,6 +104,7 @@ describe.runIf(hasRedisServer)('Redis Cluster failover under rotation load (two 
       frozen.pause();
       const promoted = await promotion(hung.master, hung.slot);
       windows.hangToPromotion = promoted - hungAt;
+      failures.push({ failedAt: hungAt, promotedAt: promoted });
       const recovered = await load.recovered(hung.client.client_id, promoted, 5000);
       servers.forEach((_, i) => (windows[`hungServer${i}`] = (load.firstRotation(hung.client.client_id, i, promoted) ?? NaN) - promoted));
       expect(recovered, `after a hang: ${JSON.stringify(windows)}`).toBe(true);
@@ -114,14 +116,16 @@ describe.runIf(hasRedisServer)('Redis Cluster failover under rotation load (two 
       await cluster.server(killed.master.port).kill('SIGKILL');
       const promoted2 = await promotion(killed.master, killed.slot);
       windows.killToPromotion = promoted2 - killedAt;
+      failures.push({ failedAt: killedAt, promotedAt: promoted2 });
       const recovered2 = await load.recovered(killed.client.client_id, promoted2, 5000);
       servers.forEach((_, i) => (windows[`killedServer${i}`] = (load.firstRotation(killed.client.client_id, i, promoted2) ?? NaN) - promoted2));
       expect(recovered2, `after a kill: ${JSON.stringify(windows)}`).toBe(true);
     } finally {
       await load.stop();
     }
-    console.info(`cluster failover windows (ms): ${JSON.stringify(windows)}; answers ${JSON.stringify(Object.fromEntries(load.seen))}; races ${load.races}`);
+    console.info(`cluster failover windows (ms): ${JSON.stringify(windows)}; answers ${JSON.stringify(Object.fromEntries(load.seen))}; races ${load.races}, without a winner ${JSON.stringify(load.racesWithoutWinner)}`);
     expect(load.violations).toEqual([]);
+    expect(load.unexplainedRacesWithoutWinner(failures)).toEqual([]);
     expect(load.races).toBeGreaterThan(2);
   }, 90_000);
 });

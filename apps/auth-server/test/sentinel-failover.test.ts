@@ -85,6 +85,7 @@ describe.runIf(hasRedisServer)('Redis Sentinel failover', () => {
         4,
       );
       const windows: Record<string, number> = {};
+      const failures: { failedAt: number; promotedAt: number }[] = [];
       load.start();
       try {
         expect(await load.recovered(client.client_id, Date.now(), 10_000)).toBe(true);
@@ -94,6 +95,7 @@ describe.runIf(hasRedisServer)('Redis Sentinel failover', () => {
         set.server(hungPort).pause();
         const promoted = await set.promotion(hungPort);
         windows.hangToPromotion = promoted - hungAt;
+        failures.push({ failedAt: hungAt, promotedAt: promoted });
         const recovered = await load.recovered(client.client_id, promoted, 10_000);
         servers.forEach((_, i) => (windows[`hungServer${i}`] = (load.firstRotation(client.client_id, i, promoted) ?? NaN) - promoted));
         expect(recovered, `after a hang: ${JSON.stringify(windows)}`).toBe(true);
@@ -104,14 +106,16 @@ describe.runIf(hasRedisServer)('Redis Sentinel failover', () => {
         const { port, killedAt, promotedAt } = await killMaster();
         killedPort = port;
         windows.killToPromotion = promotedAt - killedAt;
+        failures.push({ failedAt: killedAt, promotedAt });
         const recovered2 = await load.recovered(client.client_id, promotedAt, 10_000);
         servers.forEach((_, i) => (windows[`killedServer${i}`] = (load.firstRotation(client.client_id, i, promotedAt) ?? NaN) - promotedAt));
         expect(recovered2, `after a kill: ${JSON.stringify(windows)}; store events ${JSON.stringify(servers.map((s) => s.logLines().map((l) => l.event).filter(Boolean)))}`).toBe(true);
       } finally {
         await load.stop();
       }
-      console.info(`sentinel failover windows (ms): ${JSON.stringify(windows)}; store events ${JSON.stringify(servers.map((s) => s.logLines().map((l) => l.event).filter(Boolean)))}; answers ${JSON.stringify(Object.fromEntries(load.seen))}; races ${load.races}`);
+      console.info(`sentinel failover windows (ms): ${JSON.stringify(windows)}; store events ${JSON.stringify(servers.map((s) => s.logLines().map((l) => l.event).filter(Boolean)))}; answers ${JSON.stringify(Object.fromEntries(load.seen))}; races ${load.races}, without a winner ${JSON.stringify(load.racesWithoutWinner)}`);
       expect(load.violations).toEqual([]);
+      expect(load.unexplainedRacesWithoutWinner(failures)).toEqual([]);
       expect(load.races).toBeGreaterThan(2);
     } finally {
       await Promise.all(servers.map((s) => s.stop('SIGKILL')));
