@@ -421,7 +421,7 @@ async function main() {
   const prefix = `bench-${startedAt.getTime()}-${randomBytes(3).toString('hex')}:`;
   log(`redis ${redisInfo.url} (${redisInfo.private ? 'private' : 'shared'}), prefix ${prefix}`);
 
-  const [authPort, collectorPort, oidcPort, barePort, bearerPort, forwardAuthPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [authPort, collectorPort, oidcPort, barePort, bearerPort, forwardAuthPort, bareTokenPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
   const issuer = `http://${HOST}:${authPort}`;
   const adminId = 'bench-admin';
   const adminSecret = randomBytes(32).toString('base64url');
@@ -495,6 +495,7 @@ async function main() {
     SCOPE,
   });
   const bare = start('bare-express', ['node', 'bench/peers/bare-express.mjs'], { NODE_ENV: 'production', PORT: String(barePort), HOST });
+  const bareToken = start('bare-token', ['node', 'bench/peers/bare-token.mjs'], { NODE_ENV: 'production', PORT: String(bareTokenPort), HOST });
   const bearer = start('jwt-bearer', ['node', 'bench/peers/jwt-bearer.mjs'], {
     NODE_ENV: 'production',
     PORT: String(bearerPort),
@@ -510,6 +511,10 @@ async function main() {
     waitFor(`http://${HOST}:${forwardAuthPort}/verify`, 'forward-auth', { ok: (s) => s === 200, init: { headers: bearerHeaders } }),
     waitFor(`http://${HOST}:${bearerPort}/collect`, 'jwt-bearer', { ok: (s) => s === 200, init: { headers: bearerHeaders } }),
     waitFor(`http://${HOST}:${barePort}/collect`, 'bare express', { ok: (s) => s === 200 }),
+    waitFor(`http://${HOST}:${bareTokenPort}/token`, 'bare token', {
+      ok: (s) => s === 200,
+      init: { method: 'POST', headers: { authorization: basic('bench', 'x'), 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials&scope=collect' },
+    }),
     waitFor(`http://${HOST}:${oidcPort}/token`, 'oidc-provider', {
       ok: (s) => s === 200,
       init: { method: 'POST', headers: { authorization: basic('bench', oidcSecret), 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials&scope=collect' },
@@ -661,6 +666,13 @@ async function main() {
         body: ccBody,
       },
       pids: [oidc.child.pid],
+    },
+    {
+      id: 'bare-token',
+      key: 'bareToken',
+      label: 'bare express 5 POST /token (form + 1 ES256 sig: floor)',
+      opts: { url: `http://${HOST}:${bareTokenPort}/token`, method: 'POST', headers: { ...form, authorization: basic('bench', 'x') }, body: ccBody },
+      pids: [bareToken.child.pid],
     },
     { id: 'tessera-cc', key: 'tesseraCc', label: 'Tessera /token client_credentials (Redis family)', opts: ccRequest, pids: tesseraPids, redis: true },
     { id: 'tessera-refresh', key: 'tesseraRefresh', label: 'Tessera /token refresh_token (rotation)', opts: refreshRequest, pids: tesseraPids, redis: true },
@@ -815,7 +827,7 @@ function report({ startedAt, results, familyMemory, rssMax, authHwm, redisInfo, 
     },
   ].map((t) => ({ ...t, result: t.value === undefined || Number.isNaN(t.value) ? 'SKIP' : t.pass(t.value) ? 'PASS' : 'FAIL' }));
 
-  const rows = [r.tesseraCc, r.oidcCc, r.tesseraRefresh, r.tesseraPkjwt, r.tesseraExchange, r.collector, r.collectorDpop, r.forwardAuth, r.jwtBearer, r.bare].filter(Boolean);
+  const rows = [r.tesseraCc, r.oidcCc, r.bareToken, r.tesseraRefresh, r.tesseraPkjwt, r.tesseraExchange, r.collector, r.collectorDpop, r.forwardAuth, r.jwtBearer, r.bare].filter(Boolean);
   const pad = (s, n) => String(s).padEnd(n);
   const lpad = (s, n) => String(s).padStart(n);
   const lines = [];
