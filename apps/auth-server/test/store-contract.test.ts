@@ -307,6 +307,21 @@ describe.each(STORE_KINDS)('store contract: %s', (kind) => {
     expect((await t.store.chargeRateLimits({ clientId: 'c1', counters: [] })).counts).toEqual([]);
   });
 
+  it('charges and grants of many clients at once (spread over Cluster slots) each count on their own', async () => {
+    const ids = Array.from({ length: 40 }, (_, i) => `client-${i}`);
+    const charges = await Promise.all(ids.map((clientId) => t.store.chargeRateLimits({ clientId, counters: [{ key: 'k', windowMs: 60_000, delta: 1, refuseAt: 0 }] })));
+    expect(charges.map((c) => c.counts[0]!.hits)).toEqual(ids.map(() => 1));
+    const grants = await Promise.all(
+      ids.map((clientId) =>
+        t.store.createFamily({ id: newFamilyId(clientId), client_id: clientId, scope: 'a', aud: 'api', created_at: clock.ms, public: false }, 'h', policy, {
+          clientId,
+          counters: [{ key: 'k', windowMs: 60_000, delta: 1, refuseAt: 0 }],
+        }),
+      ),
+    );
+    expect(grants.map((g) => g.charged?.counts[0]?.hits)).toEqual(ids.map(() => 2));
+  });
+
   const limited = (clientId: string, refuseAt: number) => ({ clientId, counters: [{ key: 'requests:198.51.100.1', windowMs: 60_000, delta: 1, refuseAt }] });
 
   it('starts a family with its charge in one step: of 20 concurrent starts with a limit of 8, exactly 8 write a family', async () => {

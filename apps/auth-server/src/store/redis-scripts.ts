@@ -167,18 +167,23 @@ redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[1])
 return 1
 `;
 
+/** The most counters one charge may have: scripts always take this many counter keys (the unused ones are never touched). */
+export const MAX_COUNTERS = 2;
+
 /**
- * A rate-limit charge (Store.chargeRateLimits) as a Lua function: counters are KEYS[firstKey..#KEYS];
- * ARGV[firstArg] is now (ms, the caller's clock), then per counter: delta, window ms, refuse-at (0 = never).
+ * A rate-limit charge (Store.chargeRateLimits) as a Lua function: counter keys are the MAX_COUNTERS KEYS
+ * from firstKey (a fixed number, so every call has the same key count: ioredis's Cluster auto-pipelining
+ * finds a command's slot by its first key); ARGV[firstArg] is now (ms, the caller's clock), then the number
+ * of counters used, then per counter: delta, window ms, refuse-at (0 = never).
  * A counter is a hash {n: hits, r: window end}; a window that has ended starts again, and the key expires
  * with its window. Returns the counts as a flat {hits, window end, ...} and whether one reached its refuse-at.
  */
 const CHARGE = `
 local function charge(firstKey, firstArg)
-  local now = tonumber(ARGV[firstArg])
+  local now, used = tonumber(ARGV[firstArg]), tonumber(ARGV[firstArg + 1])
   local counts, refused = {}, false
-  for i = firstKey, #KEYS do
-    local a = firstArg + 1 + (i - firstKey) * 3
+  for i = firstKey, firstKey + used - 1 do
+    local a = firstArg + 2 + (i - firstKey) * 3
     local delta, window, refuseAt = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
     local c = redis.call('HMGET', KEYS[i], 'n', 'r')
     local hits, reset = tonumber(c[1]) or 0, tonumber(c[2])

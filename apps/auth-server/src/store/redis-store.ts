@@ -3,7 +3,7 @@ import { Redis, Cluster, type RedisOptions } from 'ioredis';
 import type { Logger } from '@tessera/service-kit';
 import { StoreUnavailableError } from '../errors.js';
 import { clientSlotTag, familySlotTag } from '../tokens/refresh-token-format.js';
-import { CHARGE_RATE_LIMITS, CREATE_FAMILY, DELETE_CLIENT, DELETE_FAMILIES, FIND_REFRESH_TOKEN, PUT_CLIENT, REVOKE_FAMILY, ROTATE, SAVE_KEYSET, USE_ONCE } from './redis-scripts.js';
+import { CHARGE_RATE_LIMITS, CREATE_FAMILY, MAX_COUNTERS, DELETE_CLIENT, DELETE_FAMILIES, FIND_REFRESH_TOKEN, PUT_CLIENT, REVOKE_FAMILY, ROTATE, SAVE_KEYSET, USE_ONCE } from './redis-scripts.js';
 import type {
   ClientPage,
   ClientRecord,
@@ -27,19 +27,19 @@ type ScriptResult = (string | null)[] | null;
 type Charged<T> = [number, (number | string)[], T?];
 
 interface Scripted {
-  /** numkeys first: the family, the index and the charge's counters */
-  tesseraCreateFamily(numkeys: number, ...keysAndArgs: (string | number)[]): Promise<Charged<string[]>>;
+  /** KEYS: the family, the index and MAX_COUNTERS counters */
+  tesseraCreateFamily(...keysAndArgs: (string | number)[]): Promise<Charged<string[]>>;
   tesseraRevokeFamily(family: string, familyId: string, indexPrefix: string): Promise<number>;
   tesseraDeleteFamilies(index: string, familyPrefix: string): Promise<number>;
-  /** numkeys first: the family and the charge's counters */
-  tesseraRotate(numkeys: number, ...keysAndArgs: (string | number)[]): Promise<Charged<ScriptResult>>;
+  /** KEYS: the family and MAX_COUNTERS counters */
+  tesseraRotate(...keysAndArgs: (string | number)[]): Promise<Charged<ScriptResult>>;
   tesseraFindRefreshToken(family: string, hash: string): Promise<ScriptResult>;
   tesseraSaveKeyset(keyset: string, ...args: (string | number)[]): Promise<number>;
   tesseraPutClient(client: string, index: string, ...args: (string | number)[]): Promise<number>;
   tesseraDeleteClient(client: string, index: string, clientId: string): Promise<number>;
   tesseraUseOnce(record: string, expiresAt: number, now: number): Promise<number>;
-  /** numkeys first: the counters */
-  tesseraChargeRateLimits(numkeys: number, ...keysAndArgs: (string | number)[]): Promise<Charged<never>>;
+  /** KEYS: MAX_COUNTERS counters */
+  tesseraChargeRateLimits(...keysAndArgs: (string | number)[]): Promise<Charged<never>>;
 }
 
 export type RedisConnection = (Redis | Cluster) & Scripted & {
@@ -118,16 +118,16 @@ export function connectRedis(options: RedisConnectionOptions): RedisConnection {
       setTimeout(() => void connection.connect().catch(() => undefined), 100).unref();
     });
   }
-  connection.defineCommand('tesseraCreateFamily', { lua: CREATE_FAMILY });
+  connection.defineCommand('tesseraCreateFamily', { numberOfKeys: 2 + MAX_COUNTERS, lua: CREATE_FAMILY });
   connection.defineCommand('tesseraRevokeFamily', { numberOfKeys: 1, lua: REVOKE_FAMILY });
   connection.defineCommand('tesseraDeleteFamilies', { numberOfKeys: 1, lua: DELETE_FAMILIES });
-  connection.defineCommand('tesseraRotate', { lua: ROTATE });
+  connection.defineCommand('tesseraRotate', { numberOfKeys: 1 + MAX_COUNTERS, lua: ROTATE });
   connection.defineCommand('tesseraFindRefreshToken', { numberOfKeys: 1, lua: FIND_REFRESH_TOKEN });
   connection.defineCommand('tesseraSaveKeyset', { numberOfKeys: 1, lua: SAVE_KEYSET });
   connection.defineCommand('tesseraPutClient', { numberOfKeys: 2, lua: PUT_CLIENT });
   connection.defineCommand('tesseraDeleteClient', { numberOfKeys: 2, lua: DELETE_CLIENT });
   connection.defineCommand('tesseraUseOnce', { numberOfKeys: 1, lua: USE_ONCE });
-  connection.defineCommand('tesseraChargeRateLimits', { lua: CHARGE_RATE_LIMITS });
+  connection.defineCommand('tesseraChargeRateLimits', { numberOfKeys: MAX_COUNTERS, lua: CHARGE_RATE_LIMITS });
   return connection as RedisConnection;
 }
 
@@ -215,13 +215,14 @@ export class RedisStore implements Store {
    * of another tag (another Cluster slot), none: `separate` then says the charge must be made on its own first.
    */
   #charge(charge: RateLimitCharge | undefined, tag: string, tagClientId?: string): { keys: string[]; args: number[]; separate: RateLimitCharge | undefined } {
-    if (!charge || charge.counters.length === 0) return { keys: [], args: [this.clock()], separate: undefined };
-    if (charge.clientId !== tagClientId && clientSlotTag(charge.clientId) !== tag) return { keys: [], args: [this.clock()], separate: charge };
-    return {
-      keys: charge.counters.map((c) => this.#rateLimit(tag, charge.clientId, c.key)),
-      args: [this.clock(), ...charge.counters.flatMap((c) => [c.delta, c.windowMs, c.refuseAt])],
-      separate: undefined,
-    };
+    const unused = `${this.prefix}rate-limit:{${tag}}:unused`;
+    const none = { keys: Array<string>(MAX_COUNTERS).fill(unused), args: [this.clock(), 0], separate: undefined };
+    if (!charge || charge.counters.length === 0) return none;
+    if (charge.counters.length > MAX_COUNTERS) throw new TypeError(`a rate-limit charge has at most ${MAX_COUNTERS} counters`);
+    if (charge.clientId !== tagClientId && clientSlotTag(charge.clientId) !== tag) return { ...none, separate: charge };
+    const keys = charge.counters.map((c) => this.#rateLimit(tag, charge.clientId, c.key));
+    while (keys.length < MAX_COUNTERS) keys.push(unused);
+    return { keys, args: [this.clock(), charge.counters.length, ...charge.counters.flatMap((c) => [c.delta, c.windowMs, c.refuseAt])], separate: undefined };
   }
 
   async #run<T>(operation: () => Promise<T>): Promise<T> {
@@ -275,7 +276,6 @@ export class RedisStore implements Store {
       const now = this.clock();
       const expiresAt = Math.min(now + policy.idleTtl, family.created_at + policy.maxAge);
       const reply = await this.redis.tesseraCreateFamily(
-        2 + counters.keys.length,
         this.#family(family.id),
         this.#clientFamiliesPrefix(tag) + family.client_id,
         ...counters.keys,
@@ -308,7 +308,6 @@ export class RedisStore implements Store {
       const early = counters.separate && (await this.chargeRateLimits(counters.separate));
       if (early?.refused) return { status: 'rate_limited', charged: early };
       const reply = await this.#replicated('rotate', (redis) => redis.tesseraRotate(
-        1 + counters.keys.length,
         this.#family(input.familyId),
         ...counters.keys,
         input.presentedHash,
@@ -407,7 +406,7 @@ export class RedisStore implements Store {
   chargeRateLimits(charge: RateLimitCharge): Promise<RateLimitOutcome> {
     return this.#run(async () => {
       const { keys, args } = this.#charge(charge, clientSlotTag(charge.clientId), charge.clientId);
-      return outcomeOf(await this.redis.tesseraChargeRateLimits(keys.length, ...keys, ...args));
+      return outcomeOf(await this.redis.tesseraChargeRateLimits(...keys, ...args));
     });
   }
 
