@@ -1,5 +1,5 @@
-import { notFoundHandler, requestContext, securityHeaders } from '@tessera/service-kit';
-import express, { type Express } from 'express';
+import { directRoutes, notFoundHandler, requestContext, securityHeaders, type DirectListener, type DirectRoute } from '@tessera/service-kit';
+import express, { type Express, type RequestHandler } from 'express';
 import type { AppDeps } from './deps.js';
 import { adminClientsRouter } from './endpoints/admin-clients.js';
 import { adminKeysRouter } from './endpoints/admin-keys.js';
@@ -17,18 +17,19 @@ import { errorHandler } from './http/error-handler.js';
 import { authFailureLimits, rateLimits } from './http/rate-limit.js';
 
 export interface AuthServerApps {
-  /** token, discovery, health and metrics routes; the admin routes too unless `admin` is set */
-  public: Express;
+  /**
+   * token, discovery, health and metrics routes; the admin routes too unless `admin` is set. The OAuth
+   * endpoints (POST /token, /token/refresh, /revoke, /introspect) are served directly on node:http
+   * (the service kit's directRoutes), everything else by express.
+   */
+  public: DirectListener;
   /** the admin API on its own app when ADMIN_PORT is set (Hydra's public/admin split) */
   admin: Express | undefined;
 }
 
-function baseApp(deps: AppDeps): Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('trust proxy', deps.config.trustProxy);
-  app.set('etag', false);
-  app.use(
+/** The app-level middleware of every route: request id, access line and metrics; security headers. */
+function front(deps: AppDeps): RequestHandler[] {
+  return [
     requestContext({
       logger: deps.logger,
       observe: ({ method, route, status }, seconds) => {
@@ -37,8 +38,16 @@ function baseApp(deps: AppDeps): Express {
         deps.metrics.httpDuration.observe(labels, seconds);
       },
     }),
-  );
-  app.use(securityHeaders());
+    securityHeaders(),
+  ];
+}
+
+function baseApp(deps: AppDeps, before: RequestHandler[]): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', deps.config.trustProxy);
+  app.set('etag', false);
+  app.use(...before);
   return app;
 }
 
@@ -53,17 +62,24 @@ const noStore: express.RequestHandler = (_req, res, next) => {
   next();
 };
 
-function registerPublic(app: Express, deps: AppDeps): void {
+/** The OAuth endpoints: the hot paths, each registered on express and served directly too. */
+function oauthRoutes(deps: AppDeps): DirectRoute[] {
   const oauthBody = body('application/x-www-form-urlencoded', 'application/json');
-  const none = body();
   const limits = rateLimits(deps);
   const grantLimits = rateLimits(deps, 'with-grant');
+  return [
+    { method: 'POST', path: '/token', handlers: [noStore, oauthBody, ...grantLimits, tokenEndpoint(deps)] },
+    { method: 'POST', path: '/token/refresh', handlers: [noStore, oauthBody, ...grantLimits, tokenRefreshEndpoint(deps)] },
+    { method: 'POST', path: '/revoke', handlers: [noStore, oauthBody, ...limits, revokeEndpoint(deps)] },
+    { method: 'POST', path: '/introspect', handlers: [noStore, oauthBody, ...authFailureLimits(deps), introspectEndpoint(deps)] },
+  ];
+}
+
+function registerPublic(app: Express, deps: AppDeps, oauth: DirectRoute[]): void {
+  const none = body();
   app.get('/.well-known/oauth-authorization-server', none, metadataEndpoint(deps));
   app.get('/.well-known/jwks.json', none, jwksEndpoint(deps));
-  app.post('/token', noStore, oauthBody, ...grantLimits, tokenEndpoint(deps));
-  app.post('/token/refresh', noStore, oauthBody, ...grantLimits, tokenRefreshEndpoint(deps));
-  app.post('/revoke', noStore, oauthBody, ...limits, revokeEndpoint(deps));
-  app.post('/introspect', noStore, oauthBody, ...authFailureLimits(deps), introspectEndpoint(deps));
+  for (const route of oauth) app.post(route.path, ...route.handlers);
   app.get('/healthz', none, healthEndpoint);
   app.get('/readyz', none, readinessEndpoint(deps));
   app.get('/metrics', none, metricsEndpoint(deps));
@@ -78,15 +94,20 @@ function registerAdmin(app: Express, deps: AppDeps): void {
   app.use(adminKeysRouter(deps));
 }
 
-/** Builds the auth server's express app(s); the caller listens. */
+/** Builds the auth server's request listener(s); the caller listens. */
 export function createApp(deps: AppDeps): AuthServerApps {
-  const pub = baseApp(deps);
-  registerPublic(pub, deps);
+  const before = front(deps);
+  const oauth = oauthRoutes(deps);
+  const pub = baseApp(deps, before);
+  registerPublic(pub, deps, oauth);
+  let admin: Express | undefined;
   if (deps.config.adminPort === undefined) {
     registerAdmin(pub, deps);
-    return { public: finish(pub, deps), admin: undefined };
+  } else {
+    admin = baseApp(deps, front(deps));
+    registerAdmin(admin, deps);
+    finish(admin, deps);
   }
-  const admin = baseApp(deps);
-  registerAdmin(admin, deps);
-  return { public: finish(pub, deps), admin: finish(admin, deps) };
+  finish(pub, deps);
+  return { public: directRoutes({ app: pub, before, routes: oauth, notFound: notFoundHandler, onError: errorHandler(deps.logger, deps.metrics) }), admin };
 }

@@ -1,14 +1,19 @@
-import type { Server } from 'node:http';
-import { createLogger, exitOnSignals, gracefulShutdown, loadConfigOrExit } from '@tessera/service-kit';
+import { createServer, type Server } from 'node:http';
+import { createLogger, exitOnSignals, gracefulShutdown, loadConfigOrExit, type RequestListener } from '@tessera/service-kit';
 import { createApp } from './app.js';
 import { buildDeps, ensureAdminClient, startKeyMaintenance } from './bootstrap.js';
 import { loadConfig, usesRedis } from './config.js';
 import { KeyDecryptionError } from './keys/key-encryption.js';
 import { walkthrough } from './walkthrough.js';
 
-function listen(app: import('express').Express, port: number, host: string): Promise<Server> {
+function listen(listener: RequestListener, port: number, host: string): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve(server)));
+    const server = createServer(listener);
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
   });
 }
 

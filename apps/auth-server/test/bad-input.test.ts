@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createVerifier } from '@tessera/guard';
 import { pino } from 'pino';
@@ -12,8 +12,8 @@ const SEED = Number(process.env.FUZZ_SEED ?? 20260526);
 const AUTH_REQUESTS = 700;
 const COLLECTOR_REQUESTS = 300;
 
-const listen = async (app: import('express').Express): Promise<Server> => {
-  const server = app.listen(0, '127.0.0.1');
+const listen = async (app: RequestListener): Promise<Server> => {
+  const server = createServer(app).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   return server;
 };

@@ -1,4 +1,4 @@
-import { request as httpRequest, type Server } from 'node:http';
+import { createServer, request as httpRequest, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createVerifier } from '@tessera/guard';
 import type { Express } from 'express';
@@ -18,7 +18,7 @@ const TYPES = ['application/x-www-form-urlencoded', 'application/json', 'text/pl
  * only reading it can tell its size). `type` undefined sends no Content-Type.
  */
 function sendRaw(
-  app: Express,
+  app: RequestListener,
   method: string,
   path: string,
   type: string | undefined,
@@ -28,7 +28,7 @@ function sendRaw(
   const headers: Record<string, string> = framing === 'chunked' ? { 'Transfer-Encoding': 'chunked' } : { 'Content-Length': String(Buffer.byteLength(body)) };
   if (type !== undefined) headers['Content-Type'] = type;
   return new Promise((resolve, reject) => {
-    const server: Server = app.listen(0, '127.0.0.1', () => {
+    const server: Server = createServer(app).listen(0, '127.0.0.1', () => {
       const req = httpRequest({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, method, path, headers }, (res) => {
         let text = '';
         res.on('data', (d: Buffer) => (text += d.toString()));

@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -44,7 +44,7 @@ describe('store outage', () => {
     deps = await buildDeps(config, { logger: pino({ level: 'info' }, logs.stream) });
     const created = await deps.clients.create({ name: 'faults', scopes: ['collect'], audiences: ['collector'] });
     client = { id: created.client.client_id, secret: created.secret };
-    server = createApp(deps).public.listen(0, '127.0.0.1');
+    server = createServer(createApp(deps).public).listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });

@@ -1,3 +1,4 @@
+import type { RequestListener } from '@tessera/service-kit';
 import supertest from 'supertest';
 import type { Express } from 'express';
 import { createLogger } from '@tessera/service-kit';
@@ -54,7 +55,9 @@ export class LogCapture {
 
 export interface Harness {
   deps: AppDeps;
-  app: Express;
+  app: RequestListener;
+  /** the express app behind `app` (every route; the OAuth endpoints are served directly in front of it) */
+  express: Express;
   http: ReturnType<typeof supertest>;
   clock: TestClock;
   logs: LogCapture;
@@ -106,6 +109,7 @@ export async function startHarness(kind: StoreKind, env: Record<string, string> 
   return {
     deps,
     app,
+    express: app.app,
     http,
     clock,
     logs,

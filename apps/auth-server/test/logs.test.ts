@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createVerifier } from '@tessera/guard';
 import { createLogger } from '@tessera/service-kit';
@@ -15,7 +15,7 @@ describe('logs of a full flow', () => {
   it('are JSON lines with a request id, carry the security events, and never a secret or a token', async () => {
     const h = await startHarness('redis', { AUTH_FAILURE_LIMIT: '3' });
     try {
-      const auth = h.app.listen(0, '127.0.0.1');
+      const auth = createServer(h.app).listen(0, '127.0.0.1');
       servers.push(auth);
       await new Promise((r) => auth.once('listening', r));
       const collectorLogs = new LogCapture();

@@ -42,7 +42,7 @@ describe('GET /openapi.json', () => {
         .filter((k) => ['get', 'post', 'put', 'patch', 'delete'].includes(k))
         .map((method) => `${method.toUpperCase()} ${path}`),
     );
-    const registered = registeredRoutes(h.app).filter((r) => !r.startsWith('GET /docs/'));
+    const registered = registeredRoutes(h.express).filter((r) => !r.startsWith('GET /docs/'));
     expect(registered.length).toBeGreaterThan(15);
     expect([...new Set(registered)].sort()).toEqual(documented.filter((r) => r !== 'GET /collect').sort());
     expect(res.body.paths['/collect'].servers[0].url).toBe('http://localhost:4001');
