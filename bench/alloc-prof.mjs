@@ -1,7 +1,28 @@
 // Preload (node --import) that samples every allocation, including objects the GC already collected,
 // and writes a .heapprofile on SIGTERM/SIGINT. bench/run.mjs uses it with BENCH_ALLOC_PROF=1.
+// The profile also records how many HTTP requests the process served (`requests`, a field of its own), and
+// its GC pauses, so heap-top.mjs can print bytes and GC time per request.
 import { Session } from 'node:inspector';
 import { writeFileSync } from 'node:fs';
+import { subscribe } from 'node:diagnostics_channel';
+import { PerformanceObserver } from 'node:perf_hooks';
+
+let requests = 0;
+subscribe('http.server.request.start', () => {
+  requests++;
+});
+const gc = { scavenges: 0, scavengeMs: 0, markCompacts: 0, markCompactMs: 0 };
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    if (entry.detail?.kind === 1) {
+      gc.scavenges++;
+      gc.scavengeMs += entry.duration;
+    } else {
+      gc.markCompacts++;
+      gc.markCompactMs += entry.duration;
+    }
+  }
+}).observe({ entryTypes: ['gc'] });
 
 const session = new Session();
 session.connect();
@@ -11,7 +32,7 @@ await post('HeapProfiler.enable');
 await post('HeapProfiler.startSampling', { samplingInterval: 32768, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
 const dump = async () => {
   const { profile } = await post('HeapProfiler.stopSampling');
-  writeFileSync(process.env.ALLOC_PROF_FILE ?? `alloc-${process.pid}.heapprofile`, JSON.stringify(profile));
+  writeFileSync(process.env.ALLOC_PROF_FILE ?? `alloc-${process.pid}.heapprofile`, JSON.stringify({ ...profile, requests, gc }));
 };
 for (const signal of ['SIGTERM', 'SIGINT']) {
   process.prependOnceListener(signal, () => {

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 
 const [file, rowsArg] = process.argv.slice(2);
-const { head } = JSON.parse(readFileSync(file, 'utf8'));
+const { head, requests, gc } = JSON.parse(readFileSync(file, 'utf8'));
 const sites = new Map();
 let total = 0;
 const walk = (node) => {
@@ -14,4 +14,9 @@ const walk = (node) => {
 };
 walk(head);
 console.log(`total sampled ${(total / 2 ** 20).toFixed(0)} MiB`);
+if (requests) {
+  const perRequest = (ms) => `${((ms * 1000) / requests).toFixed(0)} µs/request`;
+  console.log(`${requests} requests: ${(total / requests / 1024).toFixed(1)} KiB allocated per request`);
+  if (gc) console.log(`GC pauses: ${gc.scavenges} scavenges (${perRequest(gc.scavengeMs)}), ${gc.markCompacts} mark-compacts (${perRequest(gc.markCompactMs)})`);
+}
 for (const [k, v] of [...sites].sort((a, b) => b[1] - a[1]).slice(0, Number(rowsArg ?? 30))) console.log(`${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`);

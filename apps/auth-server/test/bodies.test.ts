@@ -4,9 +4,11 @@ import { createVerifier } from '@tessera/guard';
 import type { Express } from 'express';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
+import qs from 'qs';
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp as createCollectorApp } from '../../collector/src/app.js';
+import { parseForm } from '../src/http/body.js';
 import { ISSUER, LogCapture, startHarness, type Harness } from './harness.js';
 
 const BIG = 'a'.repeat(100 * 1024);
@@ -15,7 +17,7 @@ const TYPES = ['application/x-www-form-urlencoded', 'application/json', 'text/pl
 
 /**
  * Sends `body` over a real connection, any method: with Content-Length, or chunked (no Content-Length, so
- * only reading it can tell its size). `type` undefined sends no Content-Type.
+ * only reading it can tell its size). `type` undefined sends no Content-Type; `extra` adds headers.
  */
 function sendRaw(
   app: RequestListener,
@@ -24,8 +26,12 @@ function sendRaw(
   type: string | undefined,
   body: string,
   framing: 'chunked' | 'length' = 'chunked',
+  extra: Record<string, string> = {},
 ): Promise<{ status: number; body: Record<string, unknown> }> {
-  const headers: Record<string, string> = framing === 'chunked' ? { 'Transfer-Encoding': 'chunked' } : { 'Content-Length': String(Buffer.byteLength(body)) };
+  const headers: Record<string, string> = {
+    ...extra,
+    ...(framing === 'chunked' ? { 'Transfer-Encoding': 'chunked' } : { 'Content-Length': String(Buffer.byteLength(body)) }),
+  };
   if (type !== undefined) headers['Content-Type'] = type;
   return new Promise((resolve, reject) => {
     const server: Server = createServer(app).listen(0, '127.0.0.1', () => {
@@ -124,6 +130,55 @@ describe('request bodies on the auth server', () => {
     const created = await h.http.post('/admin/clients').set('Authorization', bearer).send({ name: 'json', scopes: ['collect'], audiences: ['collector'] });
     expect(created.status).toBe(201);
     expect((await h.http.get('/healthz').set('Content-Type', 'text/plain').send('small bodies are ignored')).status).toBe(200);
+  });
+});
+
+describe('form bodies read directly (Content-Length, no parameters on the type)', () => {
+  const bodyParser = (text: string) =>
+    qs.parse(text, { allowPrototypes: true, arrayLimit: text.split('&').length, depth: 0, charset: 'utf-8', parameterLimit: 50, strictDepth: true });
+
+  it('parse exactly as body-parser urlencoded({ extended: false }) does', () => {
+    const bodies = [
+      'grant_type=client_credentials&scope=collect',
+      'scope=a+b%20c&x=%2B',
+      'x=%zz+y&y=%E0%A4%A&z=%C3%28',
+      'a=1&a=2&a=3',
+      '&&a=1&',
+      '=x&__proto__=1&hasOwnProperty=2&constructor=3',
+      'novalue&empty=&a=b=c',
+      'a+b=1&%61=2',
+      'k%26=v%3D&%F0%9F%94%91=%F0%9F%94%91',
+      '[grant_type]=client_credentials',
+      'a[]=1&a[]=2&b[c]=d&e%5Bf%5D=g&x]=y=z',
+    ];
+    for (const text of bodies) expect({ ...parseForm(text) }, text).toEqual({ ...bodyParser(text) });
+  });
+
+  it('answer the same whether the body is framed by Content-Length or chunked', async () => {
+    const h = await startHarness('memory');
+    try {
+      const client = await h.createClient();
+      const basic = `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`;
+      const cases: [type: string, body: string, status: number, error?: string][] = [
+        ['application/x-www-form-urlencoded', 'grant_type=client_credentials&scope=collect', 200],
+        ['application/json', '{"grant_type":"client_credentials"}', 200],
+        ['application/json', ' \n"client_credentials"', 400, 'invalid_request'],
+        ['application/json', '{"grant_type":', 400, 'invalid_request'],
+        ['application/x-www-form-urlencoded', Array.from({ length: 51 }, (_, i) => `p${i}=1`).join('&'), 413, 'invalid_request'],
+        ['application/x-www-form-urlencoded', 'grant_type=client_credentials&grant_type=client_credentials', 400, 'invalid_request'],
+        ['application/x-www-form-urlencoded', 'grant_type=password', 400, 'unsupported_grant_type'],
+      ];
+      for (const [type, body, status, error] of cases) {
+        for (const framing of ['length', 'chunked'] as const) {
+          const res = await sendRaw(h.app, 'POST', '/token', type, body, framing, { Authorization: basic });
+          expect(res.status, `${framing} ${body}`).toBe(status);
+          if (error) expect(res.body.error, `${framing} ${body}`).toBe(error);
+          else expect(res.body.access_token, `${framing} ${body}`).toEqual(expect.any(String));
+        }
+      }
+    } finally {
+      await h.close();
+    }
   });
 });
 

@@ -345,10 +345,11 @@ function withBodyLimit<T extends { paths: Record<string, Record<string, unknown>
 
 export const buildOpenApi = (config: DocConfig) => withBodyLimit(document(config));
 
-/** GET /openapi.json */
+/** GET /openapi.json: the document is built on the first request (not at start: /token never needs it), then served as built. */
 export function openApiEndpoint(config: DocConfig): RequestHandler {
-  const body = JSON.stringify(buildOpenApi(config));
+  let body: string | undefined;
   return (_req, res) => {
+    body ??= JSON.stringify(buildOpenApi(config));
     res.type('application/json').send(body);
   };
 }

@@ -15,7 +15,10 @@ export function readParams(req: Request, schema: z.ZodType, refuse?: Parameters<
   const body: unknown = req.body ?? {};
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidRequest('the body must be an object of parameters');
   const params = Object.create(null) as Params;
-  for (const [name, value] of Object.entries(body)) {
+  const fields = body as Record<string, unknown>;
+  for (const name in fields) {
+    if (!Object.hasOwn(fields, name)) continue;
+    const value = fields[name];
     if (Array.isArray(value)) throw invalidRequest(`parameter ${JSON.stringify(name.slice(0, 64))} is repeated`);
     if (typeof value !== 'string') throw invalidRequest(`parameter ${JSON.stringify(name.slice(0, 64))} must be a string`);
     params[name] = value;

@@ -48,7 +48,7 @@ export async function signAccessToken(keys: SigningKeys, input: AccessTokenInput
 }
 
 function accessTokenClaims(input: AccessTokenInput): AccessTokenClaims {
-  return {
+  const claims: AccessTokenClaims = {
     iss: input.issuer,
     sub: input.subject ?? input.clientId,
     aud: input.audience,
@@ -57,9 +57,10 @@ function accessTokenClaims(input: AccessTokenInput): AccessTokenClaims {
     jti: randomBase64url(16),
     client_id: input.clientId,
     scope: input.scope,
-    ...(input.jkt === undefined ? {} : { cnf: { jkt: input.jkt } }),
-    ...(input.act ? { act: input.act } : {}),
   };
+  if (input.jkt !== undefined) claims.cnf = { jkt: input.jkt };
+  if (input.act) claims.act = input.act;
+  return claims;
 }
 
 const MAX_TOKEN_LENGTH = 8192;
