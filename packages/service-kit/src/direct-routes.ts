@@ -31,7 +31,11 @@ export interface DirectRoutesOptions {
 
 const REQUEST = express.request as unknown as Record<string, unknown>;
 const RESPONSE = express.response as unknown as Record<string, unknown>;
-const ipOf = Object.getOwnPropertyDescriptor(express.request, 'ip')!.get!;
+const getter = (name: string) => Object.getOwnPropertyDescriptor(express.request, name)!.get!;
+const ipOf = getter('ip');
+const queryOf = getter('query');
+/** express's request getters the handlers may read, defined on the request as they are on express's prototype */
+const LAZY_GETTERS: [string, PropertyDescriptor][] = ['protocol', 'secure', 'host', 'hostname'].map((name) => [name, { get: getter(name), configurable: true, enumerable: true }]);
 /** express's own methods the handlers (and those methods themselves) call on the request and the response */
 const REQUEST_METHODS = ['get', 'header', 'is'] as const;
 const RESPONSE_METHODS = ['json', 'send', 'set', 'header', 'get', 'status', 'type', 'contentType', 'vary', 'append', 'sendStatus'] as const;
@@ -46,8 +50,10 @@ type ErrorHandler = (error: unknown, req: unknown, res: unknown, next: Next) => 
  * own and walks its router; on a 2-core machine that costs about half of a small route's throughput
  * (README "Performance"). Here the request and the response keep node's prototypes and get express's
  * own methods (`req.get`, `req.is`; `res.json`, `res.set`, `res.status`, `res.vary`, ...) as properties,
- * plus `req.ip` (by the app's `trust proxy`), `req.path`, `req.baseUrl`, `req.route`, `req.body`,
- * `req.app`/`res.app`, `res.locals`: what the handlers use, with express's semantics. Handlers run as
+ * plus `req.ip` (by the app's `trust proxy`), `req.query` (by its query parser), `req.protocol`,
+ * `req.secure`, `req.host`, `req.hostname` (express's own getters), `req.path`, `req.baseUrl`, `req.route`,
+ * `req.body`, `req.app`/`res.app`, `res.locals`: what the handlers use, with express's semantics. Not
+ * there: `req.fresh` (a conditional GET is never answered 304 here; these routes set no ETag anyway). Handlers run as
  * express 5 runs them (a rejected promise goes to `next`; `next('route')` is not supported), errors go to
  * `onError`, and a request the last handler passes on goes to `notFound`.
  *
@@ -79,6 +85,8 @@ export function directRoutes({ app, before, routes, notFound, onError }: DirectR
     r.body = undefined;
     for (const name of REQUEST_METHODS) r[name] = REQUEST[name];
     r.ip = ipOf.call(req);
+    r.query = queryOf.call(req);
+    for (const [name, descriptor] of LAZY_GETTERS) Object.defineProperty(req, name, descriptor);
     s.app = app;
     s.req = req;
     s.locals = Object.create(null);
