@@ -65,7 +65,8 @@ export function createApp({ config, verifier, logger, registry }: AppDeps): Expr
   app.use(securityHeaders());
   app.use(requestContext({ logger, observe: registerMetrics(registry, verifier) }));
   // no endpoint takes a body: one within 16 KiB is read and ignored, a bigger one is 413
-  app.use(express.raw({ type: () => true, limit: BODY_LIMIT }));
+  const readBody = express.raw({ type: () => true, limit: BODY_LIMIT });
+  app.use((req, res, next) => (req.headers['transfer-encoding'] === undefined && req.headers['content-length'] === undefined ? next() : readBody(req, res, next)));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -75,7 +76,7 @@ export function createApp({ config, verifier, logger, registry }: AppDeps): Expr
     res.type(registry.contentType).send(await registry.metrics());
   });
 
-  app.all('/collect', cors(config.corsOrigins ?? []));
+  if (config.corsOrigins?.length) app.all('/collect', cors(config.corsOrigins));
   app.get('/collect', requireAccessToken({ verifier, scopes: config.requiredScope, realm: REALM, dpop: config.dpop ?? 'allowed' }), (req, res) => {
     res.set('Cache-Control', 'no-store').json({ message: 'collected', claims: req.auth?.claims });
   });
