@@ -102,6 +102,30 @@ export function requestContext({ logger, observe, quietPaths = QUIET_PATHS }: Re
 }
 
 /**
+ * Runs `handlers` one after the other as ONE middleware of the app's router (what `app.use(a, b, c)`
+ * does with three router layers, each matched and dispatched per request). A handler's `next()` runs the
+ * following one, and the app's next middleware after the last; `next(error)`, a thrown error or a
+ * rejected promise goes to the app's error handling, as does `next('route')` / `next('router')`.
+ */
+export function chain(...handlers: RequestHandler[]): RequestHandler {
+  return (req, res, next) => {
+    let index = 0;
+    const step = (error?: unknown): void => {
+      if (error) return next(error);
+      const handler = handlers[index++];
+      if (handler === undefined) return next();
+      try {
+        const result = handler(req, res, step) as unknown;
+        if (result instanceof Promise) result.catch((rejection: unknown) => next(rejection ?? new Error('Rejected promise')));
+      } catch (thrown) {
+        next(thrown);
+      }
+    };
+    step();
+  };
+}
+
+/**
  * Last route of an app: answers 404 `{"error": "not_found", "error_description": "no route for GET /x"}`
  * (the path cut at 200 characters).
  */
