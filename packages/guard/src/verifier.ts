@@ -326,6 +326,7 @@ class JwtAccessTokenVerifier implements Verifier {
   readonly #verifiedCacheSize: number;
   readonly issuer: string;
   readonly audience: string;
+  readonly #audiences: readonly string[];
   readonly #algorithms: SigningAlgorithm[];
   readonly #clockTolerance: number;
   readonly #maxTokenLength: number;
@@ -342,6 +343,7 @@ class JwtAccessTokenVerifier implements Verifier {
     if (onKeysetError !== undefined && typeof onKeysetError !== 'function') fail('onKeysetError', 'must be a function');
     this.issuer = issuer;
     this.audience = audience;
+    this.#audiences = [audience];
     this.#algorithms = checkAlgorithms(options.algorithms);
     this.#clockTolerance = seconds('clockTolerance', options.clockTolerance, 5);
     this.#maxTokenLength = positiveInteger('maxTokenLength', options.maxTokenLength, DEFAULT_MAX_TOKEN_LENGTH, 'characters');
@@ -377,7 +379,7 @@ class JwtAccessTokenVerifier implements Verifier {
 
   async verify(token: string, options: VerifyOptions = {}): Promise<AccessTokenClaims> {
     const scopes = normalizeScopes(options.scopes);
-    const audiences = options.audience === undefined ? [this.audience] : checkAudiences(options.audience);
+    const audiences = options.audience === undefined ? this.#audiences : checkAudiences(options.audience);
     if (typeof token !== 'string' || token.length === 0) throw new InvalidTokenError('the access token is empty');
     if (token.length > this.#maxTokenLength) {
       throw new InvalidTokenError(`the access token is longer than ${this.#maxTokenLength} characters`);
@@ -391,8 +393,10 @@ class JwtAccessTokenVerifier implements Verifier {
       throw new InvalidTokenError('the access token is not intended for this audience');
     }
 
-    const granted = new Set((claims.scope ?? '').split(' '));
-    if (scopes.some((scope) => !granted.has(scope))) throw new InsufficientScopeError(scopes);
+    if (scopes.length > 0) {
+      const granted = new Set((claims.scope ?? '').split(' '));
+      if (scopes.some((scope) => !granted.has(scope))) throw new InsufficientScopeError(scopes);
+    }
     return claims;
   }
 
