@@ -1,5 +1,5 @@
 import { requireAccessToken, type Verifier } from '@tessera/guard';
-import { BODY_LIMIT, describeRequestError, errorHandler, isRequestError, notFoundHandler, requestContext, securityHeaders, type Logger } from '@tessera/service-kit';
+import { BODY_LIMIT, chain, describeRequestError, errorHandler, isRequestError, notFoundHandler, requestContext, securityHeaders, type Logger } from '@tessera/service-kit';
 import express, { type Express, type RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import type { CollectorConfig } from './config.js';
@@ -62,10 +62,15 @@ export function createApp({ config, verifier, logger, registry }: AppDeps): Expr
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
-  app.use(securityHeaders());
-  app.use(requestContext({ logger, observe: registerMetrics(registry, verifier) }));
   // no endpoint takes a body: one within 16 KiB is read and ignored, a bigger one is 413
-  app.use(express.raw({ type: () => true, limit: BODY_LIMIT }));
+  const readBody = express.raw({ type: () => true, limit: BODY_LIMIT });
+  app.use(
+    chain(
+      securityHeaders(),
+      requestContext({ logger, observe: registerMetrics(registry, verifier) }),
+      (req, res, next) => (req.headers['transfer-encoding'] === undefined && req.headers['content-length'] === undefined ? next() : readBody(req, res, next)),
+    ),
+  );
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -75,7 +80,7 @@ export function createApp({ config, verifier, logger, registry }: AppDeps): Expr
     res.type(registry.contentType).send(await registry.metrics());
   });
 
-  app.all('/collect', cors(config.corsOrigins ?? []));
+  if (config.corsOrigins?.length) app.all('/collect', cors(config.corsOrigins));
   app.get('/collect', requireAccessToken({ verifier, scopes: config.requiredScope, realm: REALM, dpop: config.dpop ?? 'allowed' }), (req, res) => {
     res.set('Cache-Control', 'no-store').json({ message: 'collected', claims: req.auth?.claims });
   });

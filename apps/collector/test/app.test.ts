@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { Writable } from 'node:stream';
 import { createVerifier, type Verifier, type VerifierOptions } from '@tessera/guard';
 import type { Express } from 'express';
@@ -94,6 +95,27 @@ describe('collector API', () => {
     await request(app).get('/healthz').expect(200, { status: 'ok' });
     const res = await request(app).get('/nope').expect(404);
     expect(res.body).toEqual({ error: 'not_found', error_description: expect.any(String) });
+  });
+
+  it('reads and ignores a body within 16 KiB, refuses a bigger one with 413 (with and without Content-Length)', async () => {
+    const token = await issuer.sign();
+    await request(app).get('/collect').set(bearer(token)).set('Content-Type', 'text/plain').send('x'.repeat(16 * 1024)).expect(200);
+    const big = await request(app).get('/collect').set(bearer(token)).set('Content-Type', 'text/plain').send('x'.repeat(16 * 1024 + 1)).expect(413);
+    expect(big.body).toEqual({ error: 'invalid_request', error_description: 'the body is too large (16 KiB at most)' });
+    const chunked = await new Promise<number>((resolve, reject) => {
+      const server = app.listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number };
+        const req = httpRequest({ port, host: '127.0.0.1', path: '/collect', method: 'GET', headers: { ...bearer(token), 'Transfer-Encoding': 'chunked' } }, (res) => {
+          res.resume();
+          server.close();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.write('x'.repeat(10 * 1024));
+        req.end('y'.repeat(10 * 1024));
+      });
+    });
+    expect(chunked).toBe(413);
   });
 
   it('never logs a token', async () => {

@@ -163,8 +163,10 @@ class Authenticator implements RequestAuthenticator {
       const parsed = parseAuthorization(request.authorization, this.dpop);
       scheme = parsed.scheme;
       const result = await this.#check(request, parsed.scheme, parsed.token, options.audience);
-      const granted = new Set((result.claims.scope ?? '').split(' '));
-      if (scopes.some((scope) => !granted.has(scope))) throw new InsufficientScopeError(scopes);
+      if (scopes.length > 0) {
+        const granted = new Set((result.claims.scope ?? '').split(' '));
+        if (scopes.some((scope) => !granted.has(scope))) throw new InsufficientScopeError(scopes);
+      }
       return result;
     } catch (error) {
       if (error instanceof GuardError && scheme !== undefined) schemeOf.set(error, scheme);

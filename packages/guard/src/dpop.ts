@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, errors, jwtVerify, type CryptoKey, type FlattenedJWSInput, type JWK, type JWSHeaderParameters } from 'jose';
 
 /**
@@ -88,7 +88,7 @@ export interface DpopProof {
 }
 
 /** base64url(SHA-256(access token)): the `ath` of a proof sent with that token. */
-export const accessTokenHash = (token: string): string => createHash('sha256').update(token).digest('base64url');
+export const accessTokenHash = (token: string): string => hash('sha256', token, 'base64url');
 
 /**
  * The comparable form of an `htu` or request URL: scheme and host lower-cased (by URL parsing), default port
@@ -301,7 +301,7 @@ export function redisDpopReplayStore(client: RedisSetNx, prefix = 'dpop-jti:'): 
   return {
     async use(jti, expiresAt) {
       if (expiresAt <= Date.now()) return true;
-      const key = `${prefix}${createHash('sha256').update(jti).digest('base64url')}`;
+      const key = `${prefix}${hash('sha256', jti, 'base64url')}`;
       return (await client.set(key, '1', 'PXAT', Math.ceil(expiresAt), 'NX')) === 'OK';
     },
   };

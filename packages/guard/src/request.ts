@@ -79,7 +79,10 @@ function hasMember(value: unknown, name: string): boolean {
 /** Every value of header `name` (lower case) in `rawHeaders`, in order. */
 export function headerValues(rawHeaders: readonly string[], name: string): string[] {
   const values: string[] = [];
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === name) values.push(rawHeaders[i + 1]!);
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const header = rawHeaders[i]!;
+    if (header.length === name.length && header.toLowerCase() === name) values.push(rawHeaders[i + 1]!);
+  }
   return values;
 }
 

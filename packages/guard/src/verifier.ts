@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { decodeProtectedHeader, errors, jwtVerify, type JWK, type ProtectedHeaderParameters } from 'jose';
 import { GuardError, InsufficientScopeError, InvalidTokenError, type KeysetFetchError } from './errors.js';
 import { isHttpUrl, MAX_KID_LENGTH, RemoteKeyset, type KeysetStats } from './keyset.js';
@@ -300,6 +300,19 @@ function checkClaims(claims: Record<string, unknown>, now: number, tolerance: nu
   return claims as AccessTokenClaims;
 }
 
+/** A deep copy of a JSON value (a JWT payload is parsed JSON: objects, arrays, strings, numbers, booleans, null). */
+function copyJson<T>(value: T): T {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map(copyJson) as T;
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    const member = copyJson((value as Record<string, unknown>)[key]);
+    if (key === '__proto__') Object.defineProperty(copy, key, { value: member, enumerable: true, writable: true, configurable: true });
+    else copy[key] = member;
+  }
+  return copy as T;
+}
+
 interface Remembered {
   claims: AccessTokenClaims;
   kid: string;
@@ -313,6 +326,7 @@ class JwtAccessTokenVerifier implements Verifier {
   readonly #verifiedCacheSize: number;
   readonly issuer: string;
   readonly audience: string;
+  readonly #audiences: readonly string[];
   readonly #algorithms: SigningAlgorithm[];
   readonly #clockTolerance: number;
   readonly #maxTokenLength: number;
@@ -329,6 +343,7 @@ class JwtAccessTokenVerifier implements Verifier {
     if (onKeysetError !== undefined && typeof onKeysetError !== 'function') fail('onKeysetError', 'must be a function');
     this.issuer = issuer;
     this.audience = audience;
+    this.#audiences = [audience];
     this.#algorithms = checkAlgorithms(options.algorithms);
     this.#clockTolerance = seconds('clockTolerance', options.clockTolerance, 5);
     this.#maxTokenLength = positiveInteger('maxTokenLength', options.maxTokenLength, DEFAULT_MAX_TOKEN_LENGTH, 'characters');
@@ -364,22 +379,24 @@ class JwtAccessTokenVerifier implements Verifier {
 
   async verify(token: string, options: VerifyOptions = {}): Promise<AccessTokenClaims> {
     const scopes = normalizeScopes(options.scopes);
-    const audiences = options.audience === undefined ? [this.audience] : checkAudiences(options.audience);
+    const audiences = options.audience === undefined ? this.#audiences : checkAudiences(options.audience);
     if (typeof token !== 'string' || token.length === 0) throw new InvalidTokenError('the access token is empty');
     if (token.length > this.#maxTokenLength) {
       throw new InvalidTokenError(`the access token is longer than ${this.#maxTokenLength} characters`);
     }
-    const cacheKey = this.#verifiedCacheSize > 0 ? createHash('sha256').update(token).digest('base64url') : undefined;
+    const cacheKey = this.#verifiedCacheSize > 0 ? hash('sha256', token, 'base64url') : undefined;
     const remembered = cacheKey === undefined ? undefined : this.#remembered(cacheKey);
-    const claims = remembered ? structuredClone(remembered) : await this.#verifyFully(token, cacheKey);
+    const claims = remembered ? copyJson(remembered) : await this.#verifyFully(token, cacheKey);
 
     const aud = typeof claims.aud === 'string' ? [claims.aud] : claims.aud;
     if (!audiences.some((audience) => aud.includes(audience))) {
       throw new InvalidTokenError('the access token is not intended for this audience');
     }
 
-    const granted = new Set((claims.scope ?? '').split(' '));
-    if (scopes.some((scope) => !granted.has(scope))) throw new InsufficientScopeError(scopes);
+    if (scopes.length > 0) {
+      const granted = new Set((claims.scope ?? '').split(' '));
+      if (scopes.some((scope) => !granted.has(scope))) throw new InsufficientScopeError(scopes);
+    }
     return claims;
   }
 
@@ -422,7 +439,7 @@ class JwtAccessTokenVerifier implements Verifier {
     const claims = checkClaims(payload, Math.floor(Date.now() / 1000), this.#clockTolerance, this.#maxDelegationDepth);
     if (cacheKey !== undefined && key !== undefined) {
       if (this.#verified.size >= this.#verifiedCacheSize) this.#verified.delete(this.#verified.keys().next().value!);
-      this.#verified.set(cacheKey, { claims: structuredClone(claims), kid: header.kid as string, key, until: claims.exp + this.#clockTolerance });
+      this.#verified.set(cacheKey, { claims: copyJson(claims), kid: header.kid as string, key, until: claims.exp + this.#clockTolerance });
     }
     return claims;
   }

@@ -31,6 +31,20 @@ describe('verified token cache', () => {
     expect(await verifier.verify(token)).toMatchObject({ scope: 'collect', sub: 'client-1' });
   });
 
+  it('answers a remembered token with the same claims as its first verification, nested and odd members included', async () => {
+    const verifier = createVerifier({ issuer: issuer.url, audience: 'collector', jwksUri: issuer.jwksUri });
+    const claims = JSON.parse('{"scope":"collect","act":{"sub":"a","act":{"sub":"b"}},"list":[1,null,{"x":true}],"__proto__":{"polluted":1}}') as Record<string, unknown>;
+    const token = await issuer.sign(claims);
+    const first = await verifier.verify(token);
+    const second = await verifier.verify(token);
+    expect(second).toEqual(first);
+    expect(Object.hasOwn(second, '__proto__')).toBe(true);
+    expect((second as { polluted?: unknown }).polluted).toBeUndefined();
+    (second.act as { act: { sub: string } }).act.sub = 'changed';
+    (second.list as unknown[]).push(2);
+    expect(await verifier.verify(token)).toEqual(first);
+  });
+
   it('forgets a token once it expires (exp plus the clock tolerance)', async () => {
     vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
     try {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import helmet from 'helmet';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
@@ -37,6 +38,35 @@ function routeOf(req: Request): string {
   return typeof path === 'string' ? `${req.baseUrl}${path}` : 'unmatched';
 }
 
+/** `res.locals` of a request under {@link requestContext}: `log` is the request's child logger, made on first use. */
+class RequestLocals {
+  readonly #logger: Logger;
+  readonly #requestId: string;
+  #log: Logger | undefined;
+  [name: string]: unknown;
+
+  constructor(logger: Logger, requestId: string) {
+    this.#logger = logger;
+    this.#requestId = requestId;
+  }
+
+  get log(): Logger {
+    return (this.#log ??= this.#logger.child({ req_id: this.#requestId }));
+  }
+
+  set log(value: Logger) {
+    this.#log = value;
+  }
+}
+
+/** What requestContext keeps on a response until its `finish` event. */
+interface RequestTiming {
+  requestId: string;
+  started: number;
+}
+
+const TIMING = Symbol('tessera.requestTiming');
+
 /**
  * First middleware of an app: gives every request an id (a sane incoming X-Request-Id, see
  * {@link REQUEST_ID}, else a new UUID), echoes it in `X-Request-Id`, puts a child logger with `req_id`
@@ -49,29 +79,49 @@ function routeOf(req: Request): string {
 export function requestContext({ logger, observe, quietPaths = QUIET_PATHS }: RequestContextOptions): RequestHandler {
   const accessLog = logger.child({}, { redact: [] });
   const quiet = new Set(quietPaths);
+  function finished(this: Response & { [TIMING]: RequestTiming }): void {
+    const { requestId, started } = this[TIMING];
+    const req = this.req;
+    const ms = performance.now() - started;
+    const route = routeOf(req);
+    const status = this.statusCode;
+    observe?.({ method: req.method, route, status }, ms / 1000);
+    if (!quiet.has(req.path)) {
+      accessLog.info({ req_id: requestId, method: req.method, route, status, ms: Math.round(ms * 10) / 10 }, 'request');
+    }
+  }
   return (req, res, next) => {
     const incoming = req.headers['x-request-id'];
     const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     res.setHeader('X-Request-Id', requestId);
-    let log: Logger | undefined;
-    Object.defineProperty(res.locals, 'log', {
-      configurable: true,
-      enumerable: true,
-      get: () => (log ??= logger.child({ req_id: requestId })),
-      set: (value: Logger) => {
-        log = value;
-      },
-    });
-    const started = process.hrtime.bigint();
-    res.once('finish', () => {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const route = routeOf(req);
-      observe?.({ method: req.method, route, status: res.statusCode }, seconds);
-      if (!quiet.has(req.path)) {
-        accessLog.info({ req_id: requestId, method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 }, 'request');
-      }
-    });
+    res.locals = Object.assign(new RequestLocals(logger, requestId), res.locals);
+    (res as Response & { [TIMING]: RequestTiming })[TIMING] = { requestId, started: performance.now() };
+    res.on('finish', finished);
     next();
+  };
+}
+
+/**
+ * Runs `handlers` one after the other as ONE middleware of the app's router (what `app.use(a, b, c)`
+ * does with three router layers, each matched and dispatched per request). A handler's `next()` runs the
+ * following one, and the app's next middleware after the last; `next(error)`, a thrown error or a
+ * rejected promise goes to the app's error handling, as does `next('route')` / `next('router')`.
+ */
+export function chain(...handlers: RequestHandler[]): RequestHandler {
+  return (req, res, next) => {
+    let index = 0;
+    const step = (error?: unknown): void => {
+      if (error) return next(error);
+      const handler = handlers[index++];
+      if (handler === undefined) return next();
+      try {
+        const result = handler(req, res, step) as unknown;
+        if (result instanceof Promise) result.catch((rejection: unknown) => next(rejection ?? new Error('Rejected promise')));
+      } catch (thrown) {
+        next(thrown);
+      }
+    };
+    step();
   };
 }
 

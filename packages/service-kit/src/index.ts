@@ -24,6 +24,7 @@ export {
   REQUEST_ID,
   errorHandler,
   BODY_LIMIT,
+  chain,
   describeRequestError,
   isRequestError,
   notFoundHandler,

@@ -56,9 +56,18 @@ export function registerResourceServerMetrics(registry: Registry, { keyset, meth
     },
   });
   const known = methods === undefined ? undefined : new Set(methods);
+  const series = new Map<string, { inc: () => void; observe: (seconds: number) => void }>();
   return ({ method, route, status }, seconds) => {
-    const labels = { method: known === undefined || known.has(method) ? method : 'other', route, status: String(status) };
-    requests.inc(labels);
-    duration.observe(labels, seconds);
+    const key = `${method} ${status} ${route}`;
+    let bound = series.get(key);
+    if (bound === undefined) {
+      const labels = { method: known === undefined || known.has(method) ? method : 'other', route, status: String(status) };
+      const counter = requests.labels(labels);
+      const histogram = duration.labels(labels);
+      bound = { inc: () => counter.inc(), observe: (value) => histogram.observe(value) };
+      series.set(key, bound);
+    }
+    bound.inc();
+    bound.observe(seconds);
   };
 }

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import express from 'express';
 import supertest from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { createLogger, errorHandler, notFoundHandler, requestContext, requestLogger, type RequestOutcome } from '../src/index.js';
+import { chain, createLogger, errorHandler, notFoundHandler, requestContext, requestLogger, type RequestOutcome } from '../src/index.js';
 
 function logs() {
   const lines: Record<string, unknown>[] = [];
@@ -111,5 +111,44 @@ describe('securityHeaders', () => {
     expect(strip(actual.headers)).toEqual(strip(expected.headers));
     expect(actual.headers['content-security-policy']).toContain("default-src 'self'");
     expect(actual.headers['x-powered-by']).toBeUndefined();
+  });
+});
+
+describe('chain', () => {
+  const answer = (a: express.Express) => {
+    a.get('/x', (_req, res) => void res.json({ steps: res.locals.steps }));
+    a.use((error: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      res.status(500).json({ failed: (error as Error).message, steps: res.locals.steps });
+    });
+    return supertest(a).get('/x');
+  };
+  const step = (name: string): express.RequestHandler => (_req, res, next) => {
+    res.locals.steps = [...((res.locals.steps as string[] | undefined) ?? []), name];
+    next();
+  };
+
+  it('runs the handlers in order, as one middleware, then the routes', async () => {
+    const a = express();
+    a.use(chain(step('a'), (req, res, next) => void setImmediate(() => step('b')(req, res, next)), step('c')));
+    expect((await answer(a).expect(200)).body).toEqual({ steps: ['a', 'b', 'c'] });
+  });
+
+  it('hands next(error), a thrown error and a rejected promise to the error handler, skipping the rest', async () => {
+    const failing: express.RequestHandler[] = [
+      (_req, _res, next) => next(new Error('passed')),
+      () => {
+        throw new Error('thrown');
+      },
+      async () => {
+        await Promise.resolve();
+        throw new Error('rejected');
+      },
+    ];
+    for (const [i, handler] of failing.entries()) {
+      const a = express();
+      a.use(chain(step('a'), handler, step('never')));
+      const res = await answer(a).expect(500);
+      expect(res.body).toEqual({ failed: ['passed', 'thrown', 'rejected'][i], steps: ['a'] });
+    }
   });
 });
