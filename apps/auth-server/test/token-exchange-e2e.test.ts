@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createVerifier, type VerifierOptions } from '@tessera/guard';
 import { createTokenClient } from '@tessera/token-client';
@@ -15,7 +15,7 @@ const claims = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, '
 async function startCollector(issuer: string, audience: string, options: Partial<VerifierOptions> = {}) {
   const verifier = createVerifier({ issuer, audience, ...options });
   const app = createCollectorApp({ config: { requiredScope: 'collect', trustProxy: false }, verifier, logger: pino({ level: 'silent' }), registry: new Registry() });
-  const server: Server = app.listen(0, '127.0.0.1');
+  const server: Server = createServer(app).listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/collect`;
   return {

@@ -1,6 +1,6 @@
 import { requireAccessToken, type Verifier } from '@tessera/guard';
-import { BODY_LIMIT, chain, describeRequestError, errorHandler, isRequestError, notFoundHandler, requestContext, securityHeaders, type Logger } from '@tessera/service-kit';
-import express, { type Express, type RequestHandler } from 'express';
+import { BODY_LIMIT, chain, describeRequestError, directRoutes, errorHandler, isRequestError, notFoundHandler, requestContext, securityHeaders, type DirectListener, type Logger } from '@tessera/service-kit';
+import express, { type RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import type { CollectorConfig } from './config.js';
 import { registerMetrics } from './metrics.js';
@@ -56,21 +56,24 @@ function clientError(error: unknown) {
   return { status, body: { error: 'invalid_request', error_description: 'the request could not be processed' } };
 }
 
-/** Builds the collector's express app: `GET /collect`, `/healthz`, `/metrics`. */
-export function createApp({ config, verifier, logger, registry }: AppDeps): Express {
+/**
+ * Builds the collector's request listener: `GET /collect`, `/healthz`, `/metrics`. `GET /collect` is served
+ * directly on node:http (the service kit's directRoutes); every other request, and every other form of
+ * that path, by the express app behind it (`.app`).
+ */
+export function createApp({ config, verifier, logger, registry }: AppDeps): DirectListener {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
   // no endpoint takes a body: one within 16 KiB is read and ignored, a bigger one is 413
   const readBody = express.raw({ type: () => true, limit: BODY_LIMIT });
-  app.use(
-    chain(
-      securityHeaders(),
-      requestContext({ logger, observe: registerMetrics(registry, verifier) }),
-      (req, res, next) => (req.headers['transfer-encoding'] === undefined && req.headers['content-length'] === undefined ? next() : readBody(req, res, next)),
-    ),
+  const front = chain(
+    securityHeaders(),
+    requestContext({ logger, observe: registerMetrics(registry, verifier) }),
+    (req, res, next) => (req.headers['transfer-encoding'] === undefined && req.headers['content-length'] === undefined ? next() : readBody(req, res, next)),
   );
+  app.use(front);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -80,12 +83,18 @@ export function createApp({ config, verifier, logger, registry }: AppDeps): Expr
     res.type(registry.contentType).send(await registry.metrics());
   });
 
-  if (config.corsOrigins?.length) app.all('/collect', cors(config.corsOrigins));
-  app.get('/collect', requireAccessToken({ verifier, scopes: config.requiredScope, realm: REALM, dpop: config.dpop ?? 'allowed' }), (req, res) => {
-    res.set('Cache-Control', 'no-store').json({ message: 'collected', claims: req.auth?.claims });
-  });
+  const corsStep = config.corsOrigins?.length ? [cors(config.corsOrigins)] : [];
+  const guarded: RequestHandler[] = [
+    requireAccessToken({ verifier, scopes: config.requiredScope, realm: REALM, dpop: config.dpop ?? 'allowed' }),
+    (req, res) => {
+      res.set('Cache-Control', 'no-store').json({ message: 'collected', claims: req.auth?.claims });
+    },
+  ];
+  if (corsStep.length) app.all('/collect', ...corsStep);
+  app.get('/collect', ...guarded);
 
+  const onError = errorHandler({ logger, known: clientError });
   app.use(notFoundHandler);
-  app.use(errorHandler({ logger, known: clientError }));
-  return app;
+  app.use(onError);
+  return directRoutes({ app, before: [front], routes: [{ method: 'GET', path: '/collect', handlers: [...corsStep, ...guarded] }], notFound: notFoundHandler, onError });
 }

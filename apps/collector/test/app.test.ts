@@ -1,7 +1,7 @@
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import { Writable } from 'node:stream';
 import { createVerifier, type Verifier, type VerifierOptions } from '@tessera/guard';
-import type { Express } from 'express';
+import type { DirectListener } from '@tessera/service-kit';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import request from 'supertest';
@@ -33,7 +33,7 @@ const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 describe('collector API', () => {
   let issuer: TestIssuer;
   let attacker: TestIssuer;
-  let app: Express;
+  let app: DirectListener;
   let logs: () => string;
 
   beforeAll(async () => {
@@ -103,7 +103,7 @@ describe('collector API', () => {
     const big = await request(app).get('/collect').set(bearer(token)).set('Content-Type', 'text/plain').send('x'.repeat(16 * 1024 + 1)).expect(413);
     expect(big.body).toEqual({ error: 'invalid_request', error_description: 'the body is too large (16 KiB at most)' });
     const chunked = await new Promise<number>((resolve, reject) => {
-      const server = app.listen(0, '127.0.0.1', () => {
+      const server = createServer(app).listen(0, '127.0.0.1', () => {
         const { port } = server.address() as { port: number };
         const req = httpRequest({ port, host: '127.0.0.1', path: '/collect', method: 'GET', headers: { ...bearer(token), 'Transfer-Encoding': 'chunked' } }, (res) => {
           res.resume();

@@ -1,0 +1,66 @@
+import { createVerifier } from '@tessera/guard';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestIssuer } from '../../../packages/guard/test/helpers/issuer.js';
+import { createApp } from '../src/app.js';
+
+/**
+ * `GET /collect` is served directly on node:http (the service kit's directRoutes); `/collect/` (a trailing
+ * slash) by the express route behind it. The same request must get the same answer from both.
+ */
+const VARYING = new Set(['date', 'x-request-id', 'content-length', 'connection', 'keep-alive']);
+const comparable = (res: request.Response) => ({
+  status: res.status,
+  headers: Object.fromEntries(Object.entries(res.headers).filter(([name]) => !VARYING.has(name))),
+  body: res.body as unknown,
+});
+
+describe('GET /collect served directly answers as express would', () => {
+  let issuer: TestIssuer;
+  let app: ReturnType<typeof createApp>;
+  beforeAll(async () => {
+    issuer = await TestIssuer.start();
+    const verifier = createVerifier({ issuer: issuer.url, audience: 'collector' });
+    app = createApp({ config: { requiredScope: 'collect', trustProxy: false, corsOrigins: ['https://docs.example'] }, verifier, logger: pino({ level: 'silent' }), registry: new Registry() });
+  });
+  afterAll(() => issuer.stop());
+
+  const cases: [string, (r: request.Test, token: string) => request.Test][] = [
+    ['a valid Bearer token', (r, token) => r.set('Authorization', `Bearer ${token}`)],
+    ['no token', (r) => r],
+    ['a tampered token', (r, token) => r.set('Authorization', `Bearer ${token.slice(0, -4)}AAAA`)],
+    ['another scheme', (r, token) => r.set('Authorization', `Basic ${token}`)],
+    ['a token in the query too', (r, token) => r.query({ access_token: token }).set('Authorization', `Bearer ${token}`)],
+    ['a DPoP scheme without a proof', (r, token) => r.set('Authorization', `DPoP ${token}`)],
+    ['an allowed CORS origin', (r, token) => r.set('Origin', 'https://docs.example').set('Authorization', `Bearer ${token}`)],
+    ['a body over 16 KiB', (r, token) => r.set('Authorization', `Bearer ${token}`).type('text/plain').send('x'.repeat(17 * 1024))],
+  ];
+
+  it.each(cases)('%s', async (_name, send) => {
+    const token = await issuer.sign({ scope: 'collect', aud: 'collector' });
+    const viaExpress = await send(request(app).get('/collect/'), token);
+    const direct = await send(request(app).get('/collect'), token);
+    expect(comparable(direct)).toEqual(comparable(viaExpress));
+  });
+
+  it('serves /collect without entering express, and everything else through it', async () => {
+    const express = app.app as unknown as { handle: (req: { url: string }, ...rest: unknown[]) => unknown };
+    const handle = express.handle.bind(express);
+    const entered: string[] = [];
+    express.handle = (req, ...rest) => {
+      entered.push(req.url);
+      return handle(req, ...rest);
+    };
+    try {
+      const token = await issuer.sign({ scope: 'collect', aud: 'collector' });
+      await request(app).get('/collect').set('Authorization', `Bearer ${token}`).expect(200);
+      await request(app).options('/collect').set('Origin', 'https://docs.example').set('Access-Control-Request-Method', 'GET').expect(204);
+      await request(app).get('/healthz').expect(200);
+      expect(entered).toEqual(['/collect', '/healthz']);
+    } finally {
+      express.handle = handle;
+    }
+  });
+});
