@@ -1,6 +1,6 @@
 import { createRequestAuthenticator, type Verifier } from '@tessera/guard';
-import { errorHandler, isRequestError, notFoundHandler, requestContext, type Logger } from '@tessera/service-kit';
-import express, { type Express } from 'express';
+import { directRoutes, errorHandler, isRequestError, notFoundHandler, requestContext, type DirectListener, type Logger } from '@tessera/service-kit';
+import express from 'express';
 import type { Registry } from 'prom-client';
 import type { ForwardAuthConfig } from './config.js';
 import { healthEndpoint } from './endpoints/health.js';
@@ -23,13 +23,18 @@ export function policyOf(config: AppDeps['config']): Policy {
   return { audience: config.audience, scopes: config.requiredScopes };
 }
 
-/** Builds forward-auth's express app: `/verify` (any method, and `/verify/*`), `/healthz`, `/metrics`. */
-export function createApp({ config, verifier, logger, registry }: AppDeps): Express {
+/**
+ * Builds forward-auth's request listener: `/verify` (any method, and `/verify/*`), `/healthz`, `/metrics`.
+ * `GET /verify`, what the proxies ask, is served directly on node:http (the service kit's directRoutes);
+ * everything else by the express app behind it (`.app`).
+ */
+export function createApp({ config, verifier, logger, registry }: AppDeps): DirectListener {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
-  app.use(requestContext({ logger, observe: registerMetrics(registry, verifier) }));
+  const context = requestContext({ logger, observe: registerMetrics(registry, verifier) });
+  app.use(context);
 
   app.get('/healthz', healthEndpoint);
   app.get('/metrics', metricsEndpoint(registry));
@@ -39,16 +44,15 @@ export function createApp({ config, verifier, logger, registry }: AppDeps): Expr
   app.all('/verify', verify);
   app.all('/verify/{*rest}', verify);
 
+  const onError = errorHandler({
+    logger,
+    // body-parser's errors, and the router's 400 for a path it cannot decode (`/verify/%zz`).
+    known: (error) =>
+      isRequestError(error) || (error instanceof URIError && (error as { status?: unknown }).status === 400)
+        ? { status: (error as { status: number }).status, body: { error: 'invalid_request', error_description: 'the request could not be processed' } }
+        : undefined,
+  });
   app.use(notFoundHandler);
-  app.use(
-    errorHandler({
-      logger,
-      // body-parser's errors, and the router's 400 for a path it cannot decode (`/verify/%zz`).
-      known: (error) =>
-        isRequestError(error) || (error instanceof URIError && (error as { status?: unknown }).status === 400)
-          ? { status: (error as { status: number }).status, body: { error: 'invalid_request', error_description: 'the request could not be processed' } }
-          : undefined,
-    }),
-  );
-  return app;
+  app.use(onError);
+  return directRoutes({ app, before: [context], routes: [{ method: 'GET', path: '/verify', handlers: [verify] }], notFound: notFoundHandler, onError });
 }

@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createVerifier } from '@tessera/guard';
 import { createLogger } from '@tessera/service-kit';
@@ -31,7 +31,7 @@ describe('forward-auth bad input', () => {
       logger: createLogger({ service: 'forward-auth', level: 'silent' }),
       registry: new Registry(),
     });
-    server = app.listen(0, '127.0.0.1');
+    server = createServer(app).listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
   });
 

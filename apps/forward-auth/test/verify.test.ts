@@ -1,7 +1,7 @@
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createVerifier, type Verifier } from '@tessera/guard';
-import { createLogger } from '@tessera/service-kit';
-import type { Express } from 'express';
+import { createLogger, type DirectListener } from '@tessera/service-kit';
 import { Registry } from 'prom-client';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +18,7 @@ let verifier: Verifier;
 
 const logger = createLogger({ service: 'forward-auth', level: 'silent' });
 
-function appWith(config: Partial<AppDeps['config']>, own: Verifier = verifier): Express {
+function appWith(config: Partial<AppDeps['config']>, own: Verifier = verifier): DirectListener {
   return createApp({
     config: { audience: undefined, requiredScopes: [], routes: undefined, trustProxy: false, ...config },
     verifier: own,
@@ -37,7 +37,7 @@ afterAll(() => issuer.stop());
 const bearer = async (claims: Record<string, unknown> = {}, audience = 'collector') => `Bearer ${await issuer.sign(claims, { audience })}`;
 
 describe('/verify with AUDIENCE and REQUIRED_SCOPE', () => {
-  let app: Express;
+  let app: DirectListener;
   beforeAll(() => {
     app = appWith({ audience: 'collector', requiredScopes: ['collect'] });
   });
@@ -114,7 +114,7 @@ describe('/verify with AUDIENCE and REQUIRED_SCOPE', () => {
 });
 
 describe('/verify with ROUTES_FILE rules, behind a trusted proxy', () => {
-  let app: Express;
+  let app: DirectListener;
   beforeAll(() => {
     const routes = parseRoutes(
       {
@@ -247,7 +247,7 @@ describe('/verify from an untrusted peer', () => {
 });
 
 describe('/verify with DPoP: the proof is checked against the ORIGINAL request, never /verify', () => {
-  let app: Express;
+  let app: DirectListener;
   let key: DpopKey;
   beforeAll(async () => {
     key = await dpopKey();
@@ -272,7 +272,7 @@ describe('/verify with DPoP: the proof is checked against the ORIGINAL request, 
 
   it('refuses a proof for the /verify URL or for the check request method', async () => {
     const token = await bound();
-    const server = app.listen(0, '127.0.0.1');
+    const server = createServer(app).listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
     const port = (server.address() as AddressInfo).port;
     try {

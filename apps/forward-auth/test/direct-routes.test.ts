@@ -1,0 +1,63 @@
+import { createVerifier } from '@tessera/guard';
+import { createLogger } from '@tessera/service-kit';
+import { Registry } from 'prom-client';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestIssuer } from '../../../packages/guard/test/helpers/issuer.js';
+import { createApp } from '../src/app.js';
+
+/** `GET /verify` is served directly (the kit's directRoutes), `/verify/` by express: the same request gets the same answer. */
+const VARYING = new Set(['date', 'x-request-id', 'content-length', 'connection', 'keep-alive']);
+const comparable = (res: request.Response) => ({
+  status: res.status,
+  headers: Object.fromEntries(Object.entries(res.headers).filter(([name]) => !VARYING.has(name))),
+  body: res.body as unknown,
+});
+
+describe('GET /verify served directly answers as express would', () => {
+  let issuer: TestIssuer;
+  let app: ReturnType<typeof createApp>;
+  beforeAll(async () => {
+    issuer = await TestIssuer.start();
+    app = createApp({
+      config: { audience: 'collector', requiredScopes: ['collect'], routes: undefined, trustProxy: true },
+      verifier: createVerifier({ issuer: issuer.url, audience: 'collector' }),
+      logger: createLogger({ service: 'forward-auth', level: 'silent' }),
+      registry: new Registry(),
+    });
+  });
+  afterAll(() => issuer.stop());
+
+  const forwarded = { 'X-Forwarded-Method': 'GET', 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'api.example.com', 'X-Forwarded-Uri': '/items/7' };
+  const cases: [string, (r: request.Test, token: string) => request.Test][] = [
+    ['a valid token', (r, token) => r.set(forwarded).set('Authorization', `Bearer ${token}`)],
+    ['no token', (r) => r.set(forwarded)],
+    ['a tampered token', (r, token) => r.set(forwarded).set('Authorization', `Bearer ${token.slice(0, -4)}AAAA`)],
+    ['a DPoP token without a proof', (r, token) => r.set(forwarded).set('Authorization', `DPoP ${token}`)],
+  ];
+
+  it.each(cases)('%s', async (_name, send) => {
+    const token = await issuer.sign({ scope: 'collect', aud: 'collector' });
+    const viaExpress = await send(request(app).get('/verify/'), token);
+    const direct = await send(request(app).get('/verify'), token);
+    expect(comparable(direct)).toEqual(comparable(viaExpress));
+  });
+
+  it('answers GET /verify without entering express', async () => {
+    const express = app.app as unknown as { handle: (req: { url: string }, ...rest: unknown[]) => unknown };
+    const handle = express.handle.bind(express);
+    const entered: string[] = [];
+    express.handle = (req, ...rest) => {
+      entered.push(req.url);
+      return handle(req, ...rest);
+    };
+    try {
+      const token = await issuer.sign({ scope: 'collect', aud: 'collector' });
+      await request(app).get('/verify').set(forwarded).set('Authorization', `Bearer ${token}`).expect(200);
+      await request(app).post('/verify').set(forwarded).set('Authorization', `Bearer ${token}`).expect(200);
+      expect(entered).toEqual(['/verify']);
+    } finally {
+      express.handle = handle;
+    }
+  });
+});
