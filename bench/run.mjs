@@ -701,19 +701,23 @@ async function main() {
     // used_memory jumps when Redis doubles its keyspace tables (at powers of two keys): create padding
     // families first so that no doubling of the main or expires table falls inside the measured window.
     const margin = 64;
+    // the client's family index (a sorted set) has a hash table of its own that doubles too
+    const probe = await postForm(tokenUrl, clientAuth, { grant_type: 'client_credentials', scope: SCOPE });
+    const probeTag = probe.refresh_token.slice(0, 4);
+    const probeIndex = `${prefix}client-families:{${probeTag}}:${client.client_id}`;
     const keyCounts = async () => {
       const line = /db0:keys=(\d+),expires=(\d+)/.exec(await redis.info('keyspace'));
-      return line ? [Number(line[1]), Number(line[2])] : [0, 0];
+      return [...(line ? [Number(line[1]), Number(line[2])] : [0, 0]), await redis.zcard(probeIndex)];
     };
     const crossing = (n) => {
       const largest = 2 ** Math.floor(Math.log2(n + FAMILIES + margin));
       return largest > n ? largest : undefined;
     };
     for (let counts = await keyCounts(), i = 0; i < 20; i++, counts = await keyCounts()) {
-      const power = Math.max(crossing(counts[0]) ?? 0, crossing(counts[1]) ?? 0);
+      const power = Math.max(...counts.map((n) => crossing(n) ?? 0));
       if (!power) break;
-      const pad = power - Math.min(...counts) + margin;
-      log(`redis memory: ${pad} padding families, past a keyspace table doubling at ${power} keys`);
+      const pad = power - Math.min(...counts.filter((n) => crossing(n) === power)) + margin;
+      log(`redis memory: ${pad} padding families, past a hash table doubling at ${power} entries`);
       await cannon({ ...ccRequest, amount: pad });
     }
     await sleep(200);
@@ -870,7 +874,7 @@ function report({ startedAt, results, familyMemory, rssMax, authHwm, redisInfo, 
     lines.push('');
     lines.push(
       `Redis per family: ${familyMemory.perFamilyCreated.toFixed(0)} B created, ${familyMemory.perFamilyRotated.toFixed(0)} B after one rotation, ` +
-        `${familyMemory.perFamilyRotatedTwice.toFixed(0)} B after two (no keyspace table doubling in the window; amortized, those tables add 16-32 B a family) ` +
+        `${familyMemory.perFamilyRotatedTwice.toFixed(0)} B after two (no hash table doubling (keyspace, expires, the client's family index) in the window; amortized, those tables add 16-32 B a family) ` +
         `(used_memory delta over ${familyMemory.families}); MEMORY USAGE: family hash ${s.familyHash} B, ` +
         `client index ${s.clientIndex} B / ${s.clientIndexEntries} entries`,
     );
