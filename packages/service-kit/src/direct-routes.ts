@@ -38,7 +38,23 @@ const queryOf = getter('query');
 const LAZY_GETTERS: [string, PropertyDescriptor][] = ['protocol', 'secure', 'host', 'hostname'].map((name) => [name, { get: getter(name), configurable: true, enumerable: true }]);
 /** express's own methods the handlers (and those methods themselves) call on the request and the response */
 const REQUEST_METHODS = ['get', 'header', 'is'] as const;
-const RESPONSE_METHODS = ['json', 'send', 'set', 'header', 'get', 'status', 'type', 'contentType', 'vary', 'append', 'sendStatus'] as const;
+const RESPONSE_METHODS = ['send', 'set', 'header', 'get', 'status', 'type', 'contentType', 'vary', 'append', 'sendStatus'] as const;
+
+type JsonResponse = ServerResponse & { app: Express; req: IncomingMessage };
+
+/**
+ * express's `res.json` for the answers of these routes, without `res.send`'s detours (content-type lookup,
+ * ETag, freshness): the body as the app's JSON settings write it, `application/json; charset=utf-8` unless
+ * a Content-Type is set, Content-Length, no body for HEAD.
+ */
+function json(this: JsonResponse, body: unknown): JsonResponse {
+  const text = JSON.stringify(body, this.app.get('json replacer') as undefined, this.app.get('json spaces') as undefined) ?? '';
+  if (!this.hasHeader('Content-Type')) this.setHeader('Content-Type', 'application/json; charset=utf-8');
+  this.setHeader('Content-Length', Buffer.byteLength(text));
+  if (this.req.method === 'HEAD') this.end();
+  else this.end(text);
+  return this;
+}
 
 type Next = (error?: unknown) => void;
 type Handler = (req: unknown, res: unknown, next: Next) => unknown;
@@ -49,7 +65,8 @@ type ErrorHandler = (error: unknown, req: unknown, res: unknown, next: Next) => 
  * hands every other request to `app`. Express swaps the prototype of every request and response to its
  * own and walks its router; on a 2-core machine that costs about half of a small route's throughput
  * (README "Performance"). Here the request and the response keep node's prototypes and get express's
- * own methods (`req.get`, `req.is`; `res.json`, `res.set`, `res.status`, `res.vary`, ...) as properties,
+ * own methods (`req.get`, `req.is`; `res.set`, `res.status`, `res.vary`, `res.send`, ...) as properties
+ * and a `res.json` that writes what express's writes,
  * plus `req.ip` (by the app's `trust proxy`), `req.query` (by its query parser), `req.protocol`,
  * `req.secure`, `req.host`, `req.hostname` (express's own getters), `req.path`, `req.baseUrl`, `req.route`,
  * `req.body`, `req.app`/`res.app`, `res.locals`: what the handlers use, with express's semantics. Not
@@ -91,6 +108,7 @@ export function directRoutes({ app, before, routes, notFound, onError }: DirectR
     s.req = req;
     s.locals = Object.create(null);
     for (const name of RESPONSE_METHODS) s[name] = RESPONSE[name];
+    s.json = json;
     run(entry.chain, 0, req, res, fail);
   };
   return Object.assign(listener, { app });

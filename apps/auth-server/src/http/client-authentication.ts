@@ -22,8 +22,20 @@ export type AuthMethodLabel = ClientCredentials['method'] | 'none';
 
 const formDecode = (value: string) => decodeURIComponent(value.replace(/\+/g, ' '));
 
+type BasicCredentials = { readonly clientId: string; readonly secret: string };
+
+/** The header parsed last: the limiter and the endpoint both read a request's header, so it is parsed once. */
+let lastBasic: { header: string; credentials: BasicCredentials | undefined } | undefined;
+
 /** The credentials of an `Authorization: Basic` header (RFC 6749 §2.3.1 form-decoded), or undefined when malformed. */
-export function parseBasicCredentials(header: string): { clientId: string; secret: string } | undefined {
+export function parseBasicCredentials(header: string): BasicCredentials | undefined {
+  if (lastBasic?.header === header) return lastBasic.credentials;
+  const credentials = decodeBasic(header);
+  lastBasic = { header, credentials };
+  return credentials;
+}
+
+function decodeBasic(header: string): BasicCredentials | undefined {
   const match = /^\s*Basic ([A-Za-z0-9+/]+={0,2})\s*$/i.exec(header);
   const decoded = match ? Buffer.from(match[1]!, 'base64').toString('utf8') : '';
   const colon = decoded.indexOf(':');
@@ -35,7 +47,7 @@ export function parseBasicCredentials(header: string): { clientId: string; secre
   }
 }
 
-function readBasic(header: string): { clientId: string; secret: string } {
+function readBasic(header: string): BasicCredentials {
   const credentials = parseBasicCredentials(header);
   if (!credentials) throw invalidClient('malformed Basic credentials', true);
   return credentials;
