@@ -554,8 +554,8 @@ async function main() {
   const bound = await boundRes.json();
   if (bound.token_type !== 'DPoP') throw new Error(`DPoP token request: ${boundRes.status} ${JSON.stringify(bound)}`);
   const ath = createHash('sha256').update(bound.access_token).digest('base64url');
-  /** how many single-use entries a run of `seconds` needs at the rate last seen (or `guess`) */
-  const poolSize = (seconds, lastRate, guess) => Math.ceil((lastRate ?? guess) * seconds * 1.5) + 4 * CONNECTIONS;
+  /** how many single-use entries a run of `seconds` needs: twice the higher of the rate last seen and `guess` */
+  const poolSize = (seconds, lastRate, guess) => Math.ceil(Math.max(lastRate ?? 0, guess) * seconds * 2) + 4 * CONNECTIONS;
   const signMany = async (n, make) => {
     const out = [];
     for (let i = 0; i < n; i += 256) out.push(...(await Promise.all(Array.from({ length: Math.min(256, n - i) }, make))));
