@@ -4,18 +4,13 @@ import { Registry } from 'prom-client';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestIssuer } from '../../../packages/guard/test/helpers/issuer.js';
+import { comparable, expressEntries } from '../../../test/support/direct-routes.js';
 import { createApp } from '../src/app.js';
 
 /**
  * `GET /collect` is served directly on node:http (the service kit's directRoutes); `/collect/` (a trailing
  * slash) by the express route behind it. The same request must get the same answer from both.
  */
-const VARYING = new Set(['date', 'x-request-id', 'content-length', 'connection', 'keep-alive']);
-const comparable = (res: request.Response) => ({
-  status: res.status,
-  headers: Object.fromEntries(Object.entries(res.headers).filter(([name]) => !VARYING.has(name))),
-  body: res.body as unknown,
-});
 
 describe('GET /collect served directly answers as express would', () => {
   let issuer: TestIssuer;
@@ -46,21 +41,15 @@ describe('GET /collect served directly answers as express would', () => {
   });
 
   it('serves /collect without entering express, and everything else through it', async () => {
-    const express = app.app as unknown as { handle: (req: { url: string }, ...rest: unknown[]) => unknown };
-    const handle = express.handle.bind(express);
-    const entered: string[] = [];
-    express.handle = (req, ...rest) => {
-      entered.push(req.url);
-      return handle(req, ...rest);
-    };
+    const entered = expressEntries(app.app);
     try {
       const token = await issuer.sign({ scope: 'collect', aud: 'collector' });
       await request(app).get('/collect').set('Authorization', `Bearer ${token}`).expect(200);
       await request(app).options('/collect').set('Origin', 'https://docs.example').set('Access-Control-Request-Method', 'GET').expect(204);
       await request(app).get('/healthz').expect(200);
-      expect(entered).toEqual(['/collect', '/healthz']);
+      expect(entered.urls).toEqual(['/collect', '/healthz']);
     } finally {
-      express.handle = handle;
+      entered.stop();
     }
   });
 });

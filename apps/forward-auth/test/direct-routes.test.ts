@@ -4,15 +4,10 @@ import { Registry } from 'prom-client';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestIssuer } from '../../../packages/guard/test/helpers/issuer.js';
+import { comparable, expressEntries } from '../../../test/support/direct-routes.js';
 import { createApp } from '../src/app.js';
 
 /** `GET /verify` is served directly (the kit's directRoutes), `/verify/` by express: the same request gets the same answer. */
-const VARYING = new Set(['date', 'x-request-id', 'content-length', 'connection', 'keep-alive']);
-const comparable = (res: request.Response) => ({
-  status: res.status,
-  headers: Object.fromEntries(Object.entries(res.headers).filter(([name]) => !VARYING.has(name))),
-  body: res.body as unknown,
-});
 
 describe('GET /verify served directly answers as express would', () => {
   let issuer: TestIssuer;
@@ -44,20 +39,14 @@ describe('GET /verify served directly answers as express would', () => {
   });
 
   it('answers GET /verify without entering express', async () => {
-    const express = app.app as unknown as { handle: (req: { url: string }, ...rest: unknown[]) => unknown };
-    const handle = express.handle.bind(express);
-    const entered: string[] = [];
-    express.handle = (req, ...rest) => {
-      entered.push(req.url);
-      return handle(req, ...rest);
-    };
+    const entered = expressEntries(app.app);
     try {
       const token = await issuer.sign({ scope: 'collect', aud: 'collector' });
       await request(app).get('/verify').set(forwarded).set('Authorization', `Bearer ${token}`).expect(200);
       await request(app).post('/verify').set(forwarded).set('Authorization', `Bearer ${token}`).expect(200);
-      expect(entered).toEqual(['/verify']);
+      expect(entered.urls).toEqual(['/verify']);
     } finally {
-      express.handle = handle;
+      entered.stop();
     }
   });
 });
