@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import { chain } from './http.js';
 
 /** A node:http request listener (what `http.createServer` takes). */
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
@@ -56,9 +57,8 @@ function json(this: JsonResponse, body: unknown): JsonResponse {
   return this;
 }
 
-type Next = (error?: unknown) => void;
-type Handler = (req: unknown, res: unknown, next: Next) => unknown;
-type ErrorHandler = (error: unknown, req: unknown, res: unknown, next: Next) => unknown;
+type Handler = (req: unknown, res: unknown, next: (error?: unknown) => void) => void;
+type ErrorHandler = (error: unknown, req: unknown, res: unknown, next: () => void) => unknown;
 
 /**
  * A request listener that serves `routes` on node:http without express's per-request dispatch, and
@@ -70,9 +70,9 @@ type ErrorHandler = (error: unknown, req: unknown, res: unknown, next: Next) => 
  * plus `req.ip` (by the app's `trust proxy`), `req.query` (by its query parser), `req.protocol`,
  * `req.secure`, `req.host`, `req.hostname` (express's own getters), `req.path`, `req.baseUrl`, `req.route`,
  * `req.body`, `req.app`/`res.app`, `res.locals`: what the handlers use, with express's semantics. Not
- * there: `req.fresh` (a conditional GET is never answered 304 here; these routes set no ETag anyway). Handlers run as
- * express 5 runs them (a rejected promise goes to `next`; `next('route')` is not supported), errors go to
- * `onError`, and a request the last handler passes on goes to `notFound`.
+ * there: `req.fresh` (a conditional GET is never answered 304 here; these routes set no ETag anyway).
+ * Handlers run through the kit's {@link chain} (a rejected promise goes to `next`; `next('route')` is not
+ * supported), errors go to `onError`, and a request the last handler passes on goes to `notFound`.
  *
  * Only `method` and `path` exactly as given are served here; register the same handlers on `app` for
  * every other form express accepts (a trailing slash, another letter case, HEAD for GET).
@@ -81,7 +81,7 @@ export function directRoutes({ app, before, routes, notFound, onError }: DirectR
   const table = new Map(
     routes.map((route) => [
       `${route.method} ${route.path}`,
-      { chain: [...before, ...route.handlers, notFound] as Handler[], route: { path: route.path, method: route.method.toLowerCase() } },
+      { handle: chain(...before, ...route.handlers, notFound) as unknown as Handler, route: { path: route.path, method: route.method.toLowerCase() } },
     ]),
   );
   const fail = onError as unknown as ErrorHandler;
@@ -109,22 +109,11 @@ export function directRoutes({ app, before, routes, notFound, onError }: DirectR
     s.locals = Object.create(null);
     for (const name of RESPONSE_METHODS) s[name] = RESPONSE[name];
     s.json = json;
-    run(entry.chain, 0, req, res, fail);
+    entry.handle(req, res, (error) => {
+      if (error !== undefined && error !== null) failWith(error, req, res, fail);
+    });
   };
   return Object.assign(listener, { app });
-}
-
-function run(chain: Handler[], index: number, req: unknown, res: ServerResponse, fail: ErrorHandler): void {
-  const next: Next = (error) => {
-    if (error !== undefined && error !== null) return failWith(error, req, res, fail);
-    if (index + 1 < chain.length) run(chain, index + 1, req, res, fail);
-  };
-  try {
-    const result = chain[index]!(req, res, next);
-    if (result instanceof Promise) result.then(undefined, (error: unknown) => next(error ?? new Error('rejected promise')));
-  } catch (error) {
-    next(error);
-  }
 }
 
 function failWith(error: unknown, req: unknown, res: ServerResponse, fail: ErrorHandler): void {
