@@ -172,8 +172,8 @@ export const MAX_COUNTERS = 2;
 
 /**
  * A rate-limit charge (Store.chargeRateLimits) as a Lua function: counter keys are the MAX_COUNTERS KEYS
- * from firstKey (a fixed number, so every call has the same key count: ioredis's Cluster auto-pipelining
- * finds a command's slot by its first key); ARGV[firstArg] is now (ms, the caller's clock), then the number
+ * from firstKey (a fixed number, so every call has the same key count and its first key is always a
+ * counter of the caller's slot); ARGV[firstArg] is now (ms, the caller's clock), then the number
  * of counters used, then per counter: delta, window ms, refuse-at (0 = never).
  * A counter is a hash {n: hits, r: window end}; a window that has ended starts again, and the key expires
  * with its window. Returns the counts as a flat {hits, window end, ...} and whether one reached its refuse-at.

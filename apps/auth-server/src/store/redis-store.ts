@@ -4,6 +4,7 @@ import type { Logger } from '@tessera/service-kit';
 import { StoreUnavailableError } from '../errors.js';
 import { clientSlotTag, familySlotTag } from '../tokens/refresh-token-format.js';
 import { CHARGE_RATE_LIMITS, CREATE_FAMILY, MAX_COUNTERS, DELETE_CLIENT, DELETE_FAMILIES, FIND_REFRESH_TOKEN, PUT_CLIENT, REVOKE_FAMILY, ROTATE, SAVE_KEYSET, USE_ONCE } from './redis-scripts.js';
+import { coalesceWrites } from './write-coalescing.js';
 import type {
   ClientPage,
   ClientRecord,
@@ -68,7 +69,6 @@ export function connectRedis(options: RedisConnectionOptions): RedisConnection {
   const common: RedisOptions = {
     commandTimeout: options.commandTimeout ?? 2000,
     maxRetriesPerRequest: 1,
-    enableAutoPipelining: true,
     lazyConnect: true,
     retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
   };
@@ -76,7 +76,6 @@ export function connectRedis(options: RedisConnectionOptions): RedisConnection {
   const connection = options.clusterNodes
     ? new Cluster(options.clusterNodes, {
         redisOptions: common,
-        enableAutoPipelining: true,
         lazyConnect: true,
         // A hung master (stopped VM, long pause) produces only timeouts, never MOVED or a closed connection:
         // asking for the slot map now and then (and at once after a timeout, see RedisStore) follows its
@@ -97,6 +96,9 @@ export function connectRedis(options: RedisConnectionOptions): RedisConnection {
           sentinelRetryStrategy: (attempt) => (connected || attempt <= 5 ? Math.min(attempt * 100, 1000) : null),
         })
       : new Redis(options.url ?? 'redis://127.0.0.1:6379', common);
+  // concurrent requests' commands share one write (and one read in Redis); see coalesceWrites
+  if (connection instanceof Cluster) connection.on('+node', (node: Redis) => coalesceWrites(node));
+  else coalesceWrites(connection);
   let down = false;
   connection.on('ready', () => (connected = true));
   connection.on('error', (error: Error) => {

@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisServer } from '../../../test/support/redis-server.js';
+import { connectRedis, type RedisConnection } from '../src/store/redis-store.js';
+
+/** Redis's own count of socket reads: how many reads it needed for what the connection sent. */
+async function readsProcessed(redis: RedisConnection): Promise<number> {
+  const info = await redis.info('stats');
+  return Number(/total_reads_processed:(\d+)/.exec(info)![1]);
+}
+
+describe('Redis write coalescing (connectRedis)', () => {
+  let server: RedisServer;
+  let redis: RedisConnection;
+  let observer: RedisConnection;
+
+  beforeAll(async () => {
+    // a private redis-server: its read count is this test's alone
+    server = await RedisServer.start();
+    redis = connectRedis({ url: server.url });
+    observer = connectRedis({ url: server.url });
+    await Promise.all([redis.connect(), observer.connect()]);
+  });
+
+  afterAll(async () => {
+    redis.disconnect();
+    observer.disconnect();
+    await server.stop();
+  });
+
+  it('sends the commands of one event-loop turn in one write, in order, each answered', async () => {
+    await redis.ping();
+    const before = await readsProcessed(observer);
+    const replies = await Promise.all(Array.from({ length: 200 }, () => redis.incr('coalescing:counter')));
+    const reads = (await readsProcessed(observer)) - before - 1; // the INFO command's own read
+    expect(replies).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    // without coalescing every command is its own socket write, and Redis reads most of them one by one
+    expect(reads).toBeLessThanOrEqual(2);
+  });
+
+  it('commands sent before the connection is ready wait for it and are answered', async () => {
+    const late = connectRedis({ url: server.url });
+    try {
+      const replies = await Promise.all([late.set('coalescing:late', 'v'), late.get('coalescing:late'), late.del('coalescing:late')]);
+      expect(replies).toEqual(['OK', 'v', 1]);
+    } finally {
+      late.disconnect();
+    }
+  });
+
+  it('later turns are not held back by an earlier one', async () => {
+    for (let turn = 0; turn < 5; turn++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(await redis.get('coalescing:counter')).toBe('200');
+    }
+  });
+});
