@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
 import type { Logger } from '@tessera/service-kit';
 import { StoreUnavailableError } from '../errors.js';
@@ -208,7 +208,7 @@ export class RedisStore implements Store {
   #denied = (jti: string) => `${this.prefix}denied-jti:{${jti}}`;
   #keyset = () => `${this.prefix}keyset`;
   #lease = (name: string) => `${this.prefix}lease:${name}`;
-  #once = (kind: OnceKind, id: string) => `${this.prefix}once:${kind}:${createHash('sha256').update(id).digest('base64url')}`;
+  #once = (kind: OnceKind, id: string) => `${this.prefix}once:${kind}:${hash('sha256', id, 'base64url')}`;
   /** a client's counters share its slot tag with its families, so a grant's script can charge them */
   #rateLimit = (tag: string, clientId: string, key: string) => `${this.prefix}rate-limit:{${tag}}:${key}|${clientId}`;
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { randomBase64url } from './random.js';
 
 const TAG_LENGTH = 4;
@@ -10,7 +10,7 @@ const SECRET = /^[A-Za-z0-9_-]{43}$/;
  * client's family index share it as their Redis hash tag, so one script can start a family and evict the
  * oldest one on one Redis Cluster node. Clients may share a tag; keys still name the client.
  */
-export const clientSlotTag = (clientId: string) => createHash('sha256').update(clientId).digest('base64url').slice(0, TAG_LENGTH);
+export const clientSlotTag = (clientId: string) => hash('sha256', clientId, 'base64url').slice(0, TAG_LENGTH);
 
 /** The slot tag a family id starts with (see clientSlotTag). */
 export const familySlotTag = (familyId: string) => familyId.slice(0, TAG_LENGTH);
@@ -19,7 +19,7 @@ export const familySlotTag = (familyId: string) => familyId.slice(0, TAG_LENGTH)
 export const newFamilyId = (clientId: string) => clientSlotTag(clientId) + randomBase64url(16);
 
 /** How a refresh token is kept at rest: its SHA-256, base64url. */
-export const hashRefreshToken = (token: string) => createHash('sha256').update(token).digest('base64url');
+export const hashRefreshToken = (token: string) => hash('sha256', token, 'base64url');
 
 /**
  * A new refresh token of a family: `<family id>.<256 random bits>`, base64url. The family id lets the
