@@ -1,4 +1,4 @@
-import { directRoutes, notFoundHandler, requestContext, securityHeaders, type DirectListener, type DirectRoute } from '@tessera/service-kit';
+import { directRoutes, httpObserver, notFoundHandler, requestContext, securityHeaders, type DirectListener, type DirectRoute } from '@tessera/service-kit';
 import express, { type Express, type RequestHandler } from 'express';
 import type { AppDeps } from './deps.js';
 import { adminClientsRouter } from './endpoints/admin-clients.js';
@@ -32,11 +32,7 @@ function front(deps: AppDeps): RequestHandler[] {
   return [
     requestContext({
       logger: deps.logger,
-      observe: ({ method, route, status }, seconds) => {
-        const labels = { route, method, status: String(status) };
-        deps.metrics.httpRequests.inc(labels);
-        deps.metrics.httpDuration.observe(labels, seconds);
-      },
+      observe: httpObserver(deps.metrics.httpRequests, deps.metrics.httpDuration, ({ route, method, status }) => ({ route, method, status: String(status) })),
     }),
     securityHeaders(),
   ];

@@ -1,5 +1,5 @@
-import { createServer, type Server } from 'node:http';
-import { createLogger, exitOnSignals, gracefulShutdown, loadConfigOrExit, type RequestListener } from '@tessera/service-kit';
+import type { Server } from 'node:http';
+import { createHttpServer, createLogger, exitOnSignals, gracefulShutdown, loadConfigOrExit, type RequestListener } from '@tessera/service-kit';
 import { createApp } from './app.js';
 import { buildDeps, ensureAdminClient, startKeyMaintenance } from './bootstrap.js';
 import { loadConfig, usesRedis } from './config.js';
@@ -8,7 +8,7 @@ import { walkthrough } from './walkthrough.js';
 
 function listen(listener: RequestListener, port: number, host: string): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = createServer(listener);
+    const server = createHttpServer(listener);
     server.once('error', reject);
     server.listen(port, host, () => {
       server.off('error', reject);

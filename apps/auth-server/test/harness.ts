@@ -1,7 +1,7 @@
 import type { RequestListener } from '@tessera/service-kit';
 import supertest from 'supertest';
 import type { Express } from 'express';
-import { createLogger } from '@tessera/service-kit';
+import { createHttpServer, createLogger } from '@tessera/service-kit';
 import { Writable } from 'node:stream';
 import { createApp } from '../src/app.js';
 import { buildDeps, ensureAdminClient, type BuildOptions } from '../src/bootstrap.js';
@@ -98,7 +98,10 @@ export async function startHarness(kind: StoreKind, env: Record<string, string> 
   const testStore = await openStore(kind, clock);
   const { deps, admin, logs } = await buildTestDeps(testStore, clock, { ISSUER, ...env }, options);
   const app = createApp(deps).public;
-  const http = supertest(app);
+  // the server main.ts makes (express's methods on the request and response prototypes)
+  const server = createHttpServer(app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const http = supertest(server);
 
   const adminToken = async () => {
     const res = await http.post('/token').auth(admin.clientId, admin.secret).type('form').send({ grant_type: 'client_credentials' });
@@ -135,6 +138,8 @@ export async function startHarness(kind: StoreKind, env: Record<string, string> 
         .send({ grant_type: 'refresh_token', refresh_token: refreshToken, ...extra });
     },
     async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
       await testStore.store.close();
     },
   };

@@ -1,7 +1,6 @@
-import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createVerifier } from '@tessera/guard';
-import { createLogger, exitOnSignals, gracefulShutdown, loadConfigOrExit } from '@tessera/service-kit';
+import { createHttpServer, createLogger, exitOnSignals, gracefulShutdown, loadConfigOrExit } from '@tessera/service-kit';
 import { Registry } from 'prom-client';
 import { createApp } from './app.js';
 import { loadConfig } from './config.js';
@@ -19,7 +18,7 @@ const verifier = createVerifier({
 });
 
 const app = createApp({ config, verifier, logger, registry: new Registry() });
-const server = createServer(app);
+const server = createHttpServer(app);
 
 server.once('error', (error) => {
   logger.fatal({ err: error }, 'cannot listen');

@@ -1,4 +1,6 @@
+import { createServer } from 'node:http';
 import { createVerifier } from '@tessera/guard';
+import { createHttpServer } from '@tessera/service-kit';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import request from 'supertest';
@@ -12,13 +14,19 @@ import { createApp } from '../src/app.js';
  * slash) by the express route behind it. The same request must get the same answer from both.
  */
 
-describe('GET /collect served directly answers as express would', () => {
+// the server main.ts makes (express's methods on the prototypes) and a plain node:http one (copied per request)
+describe.each([
+  ['the service kit server', createHttpServer],
+  ['a plain node:http server', createServer],
+])('GET /collect served directly answers as express would, on %s', (_server, serve) => {
   let issuer: TestIssuer;
   let app: ReturnType<typeof createApp>;
+  let server: ReturnType<typeof createServer>;
   beforeAll(async () => {
     issuer = await TestIssuer.start();
     const verifier = createVerifier({ issuer: issuer.url, audience: 'collector' });
     app = createApp({ config: { requiredScope: 'collect', trustProxy: false, corsOrigins: ['https://docs.example'] }, verifier, logger: pino({ level: 'silent' }), registry: new Registry() });
+    server = serve(app);
   });
   afterAll(() => issuer.stop());
 
@@ -35,8 +43,8 @@ describe('GET /collect served directly answers as express would', () => {
 
   it.each(cases)('%s', async (_name, send) => {
     const token = await issuer.sign({ scope: 'collect', aud: 'collector' });
-    const viaExpress = await send(request(app).get('/collect/'), token);
-    const direct = await send(request(app).get('/collect'), token);
+    const viaExpress = await send(request(server).get('/collect/'), token);
+    const direct = await send(request(server).get('/collect'), token);
     expect(comparable(direct)).toEqual(comparable(viaExpress));
   });
 
@@ -44,9 +52,9 @@ describe('GET /collect served directly answers as express would', () => {
     const entered = expressEntries(app.app);
     try {
       const token = await issuer.sign({ scope: 'collect', aud: 'collector' });
-      await request(app).get('/collect').set('Authorization', `Bearer ${token}`).expect(200);
-      await request(app).options('/collect').set('Origin', 'https://docs.example').set('Access-Control-Request-Method', 'GET').expect(204);
-      await request(app).get('/healthz').expect(200);
+      await request(server).get('/collect').set('Authorization', `Bearer ${token}`).expect(200);
+      await request(server).options('/collect').set('Origin', 'https://docs.example').set('Access-Control-Request-Method', 'GET').expect(204);
+      await request(server).get('/healthz').expect(200);
       expect(entered.urls).toEqual(['/collect', '/healthz']);
     } finally {
       entered.stop();

@@ -1,7 +1,6 @@
-import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createVerifier } from '@tessera/guard';
-import { createLogger, exitOnSignals, gracefulShutdown, loadConfigOrExit } from '@tessera/service-kit';
+import { createHttpServer, createLogger, exitOnSignals, gracefulShutdown, loadConfigOrExit } from '@tessera/service-kit';
 import { Registry } from 'prom-client';
 import { createApp } from './app.js';
 import { loadConfig } from './config.js';
@@ -18,7 +17,7 @@ const verifier = createVerifier({
   onKeysetError: (error) => logger.warn({ event: 'jwks_unavailable', reason: error.message }, 'cannot fetch the signing keys'),
 });
 
-const server = createServer(createApp({ config, verifier, logger, registry: new Registry() }));
+const server = createHttpServer(createApp({ config, verifier, logger, registry: new Registry() }));
 server.once('error', (error) => {
   logger.fatal({ err: error }, 'cannot listen');
   process.exit(1);

@@ -1,5 +1,6 @@
+import { createServer } from 'node:http';
 import { createVerifier } from '@tessera/guard';
-import { createLogger } from '@tessera/service-kit';
+import { createHttpServer, createLogger } from '@tessera/service-kit';
 import { Registry } from 'prom-client';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,9 +10,14 @@ import { createApp } from '../src/app.js';
 
 /** `GET /verify` is served directly (the kit's directRoutes), `/verify/` by express: the same request gets the same answer. */
 
-describe('GET /verify served directly answers as express would', () => {
+// the server main.ts makes (express's methods on the prototypes) and a plain node:http one (copied per request)
+describe.each([
+  ['the service kit server', createHttpServer],
+  ['a plain node:http server', createServer],
+])('GET /verify served directly answers as express would, on %s', (_server, serve) => {
   let issuer: TestIssuer;
   let app: ReturnType<typeof createApp>;
+  let server: ReturnType<typeof createServer>;
   beforeAll(async () => {
     issuer = await TestIssuer.start();
     app = createApp({
@@ -20,6 +26,7 @@ describe('GET /verify served directly answers as express would', () => {
       logger: createLogger({ service: 'forward-auth', level: 'silent' }),
       registry: new Registry(),
     });
+    server = serve(app);
   });
   afterAll(() => issuer.stop());
 
@@ -33,8 +40,8 @@ describe('GET /verify served directly answers as express would', () => {
 
   it.each(cases)('%s', async (_name, send) => {
     const token = await issuer.sign({ scope: 'collect', aud: 'collector' });
-    const viaExpress = await send(request(app).get('/verify/'), token);
-    const direct = await send(request(app).get('/verify'), token);
+    const viaExpress = await send(request(server).get('/verify/'), token);
+    const direct = await send(request(server).get('/verify'), token);
     expect(comparable(direct)).toEqual(comparable(viaExpress));
   });
 
@@ -42,8 +49,8 @@ describe('GET /verify served directly answers as express would', () => {
     const entered = expressEntries(app.app);
     try {
       const token = await issuer.sign({ scope: 'collect', aud: 'collector' });
-      await request(app).get('/verify').set(forwarded).set('Authorization', `Bearer ${token}`).expect(200);
-      await request(app).post('/verify').set(forwarded).set('Authorization', `Bearer ${token}`).expect(200);
+      await request(server).get('/verify').set(forwarded).set('Authorization', `Bearer ${token}`).expect(200);
+      await request(server).post('/verify').set(forwarded).set('Authorization', `Bearer ${token}`).expect(200);
       expect(entered.urls).toEqual(['/verify']);
     } finally {
       entered.stop();

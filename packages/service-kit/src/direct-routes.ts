@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, IncomingMessage, ServerResponse, type Server } from 'node:http';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import { chain } from './http.js';
 
@@ -57,6 +57,25 @@ function json(this: JsonResponse, body: unknown): JsonResponse {
   return this;
 }
 
+/** A request of a {@link createHttpServer} server: express's request methods and getters are on its prototype. */
+class DirectRequest extends IncomingMessage {}
+/** A response of a {@link createHttpServer} server: express's response methods and the lean `json` are on its prototype. */
+class DirectResponse extends ServerResponse {}
+const define = (target: object, name: string, value: unknown) => Object.defineProperty(target, name, { value, writable: true, configurable: true });
+for (const name of REQUEST_METHODS) define(DirectRequest.prototype, name, REQUEST[name]);
+for (const [name, descriptor] of LAZY_GETTERS) Object.defineProperty(DirectRequest.prototype, name, descriptor);
+for (const name of RESPONSE_METHODS) define(DirectResponse.prototype, name, RESPONSE[name]);
+define(DirectResponse.prototype, 'json', json);
+
+/**
+ * `http.createServer(listener)` whose requests and responses carry express's methods on their prototypes,
+ * so {@link directRoutes} has nothing to copy onto them per request (about 3% of a small route's CPU).
+ * Any listener works on it; a direct listener on a plain node:http server copies the methods instead.
+ */
+export function createHttpServer(listener: RequestListener): Server {
+  return createServer({ IncomingMessage: DirectRequest, ServerResponse: DirectResponse }, listener);
+}
+
 type Handler = (req: unknown, res: unknown, next: (error?: unknown) => void) => void;
 type ErrorHandler = (error: unknown, req: unknown, res: unknown, next: () => void) => unknown;
 
@@ -100,15 +119,19 @@ export function directRoutes({ app, before, routes, notFound, onError }: DirectR
     r.originalUrl = url;
     r.route = entry.route;
     r.body = undefined;
-    for (const name of REQUEST_METHODS) r[name] = REQUEST[name];
     r.ip = ipOf.call(req);
     r.query = queryOf.call(req);
-    for (const [name, descriptor] of LAZY_GETTERS) Object.defineProperty(req, name, descriptor);
     s.app = app;
     s.req = req;
     s.locals = Object.create(null);
-    for (const name of RESPONSE_METHODS) s[name] = RESPONSE[name];
-    s.json = json;
+    if (!(req instanceof DirectRequest)) {
+      for (const name of REQUEST_METHODS) r[name] = REQUEST[name];
+      for (const [name, descriptor] of LAZY_GETTERS) Object.defineProperty(req, name, descriptor);
+    }
+    if (!(res instanceof DirectResponse)) {
+      for (const name of RESPONSE_METHODS) s[name] = RESPONSE[name];
+      s.json = json;
+    }
     entry.handle(req, res, (error) => {
       if (error !== undefined && error !== null) failWith(error, req, res, fail);
     });

@@ -36,6 +36,6 @@ export {
   type RequestContextOptions,
   type RequestOutcome,
 } from './http.js';
-export { directRoutes, type DirectRoute, type DirectRoutesOptions, type DirectListener, type RequestListener } from './direct-routes.js';
-export { registerResourceServerMetrics, type KeysetStatsSource, type ResourceServerMetricsOptions } from './metrics.js';
+export { createHttpServer, directRoutes, type DirectRoute, type DirectRoutesOptions, type DirectListener, type RequestListener } from './direct-routes.js';
+export { httpObserver, registerResourceServerMetrics, type KeysetStatsSource, type ResourceServerMetricsOptions } from './metrics.js';
 export { exitOnSignals, gracefulShutdown, type ShutdownOptions } from './shutdown.js';

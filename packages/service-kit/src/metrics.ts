@@ -56,18 +56,33 @@ export function registerResourceServerMetrics(registry: Registry, { keyset, meth
     },
   });
   const known = methods === undefined ? undefined : new Set(methods);
-  const series = new Map<string, { inc: () => void; observe: (seconds: number) => void }>();
-  return ({ method, route, status }, seconds) => {
-    const key = `${method} ${status} ${route}`;
+  return httpObserver(requests, duration, ({ method, route, status }) => ({
+    method: known === undefined || known.has(method) ? method : 'other',
+    route,
+    status: String(status),
+  }));
+}
+
+/**
+ * The observer to pass to `requestContext({ observe })` that counts each finished request on `requests`
+ * and times it on `duration`, under the labels `labelsOf` makes (shown in /metrics in that object's
+ * order). Each series is looked up once and then reused, so a request costs no label hashing.
+ */
+export function httpObserver(
+  requests: Counter<string>,
+  duration: Histogram<string>,
+  labelsOf: (outcome: RequestOutcome) => Record<string, string>,
+): (outcome: RequestOutcome, seconds: number) => void {
+  const series = new Map<string, { counter: { inc(): void }; histogram: { observe(value: number): void } }>();
+  return (outcome, seconds) => {
+    const key = `${outcome.method} ${outcome.status} ${outcome.route}`;
     let bound = series.get(key);
     if (bound === undefined) {
-      const labels = { method: known === undefined || known.has(method) ? method : 'other', route, status: String(status) };
-      const counter = requests.labels(labels);
-      const histogram = duration.labels(labels);
-      bound = { inc: () => counter.inc(), observe: (value) => histogram.observe(value) };
+      const labels = labelsOf(outcome);
+      bound = { counter: requests.labels(labels), histogram: duration.labels(labels) };
       series.set(key, bound);
     }
-    bound.inc();
-    bound.observe(seconds);
+    bound.counter.inc();
+    bound.histogram.observe(seconds);
   };
 }
