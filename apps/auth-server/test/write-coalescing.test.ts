@@ -37,6 +37,15 @@ describe('Redis write coalescing (connectRedis)', () => {
     expect(reads).toBeLessThanOrEqual(2);
   });
 
+  it('a turn larger than one write goes out in pieces, in order, each answered', async () => {
+    const value = 'v'.repeat(1024);
+    const keys = Array.from({ length: 300 }, (_, i) => `coalescing:big:${i}`);
+    // about 320 KiB in one turn: many times MAX_CORKED_BYTES
+    const replies = await Promise.all(keys.flatMap((key, i) => [redis.set(key, `${i}:${value}`), redis.get(key)]));
+    expect(replies).toEqual(keys.flatMap((_, i) => ['OK', `${i}:${value}`]));
+    await redis.del(...keys);
+  });
+
   it('commands sent before the connection is ready wait for it and are answered', async () => {
     const late = connectRedis({ url: server.url });
     try {
