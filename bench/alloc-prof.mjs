@@ -1,5 +1,7 @@
 // Preload (node --import) that samples every allocation, including objects the GC already collected,
-// and writes a .heapprofile on SIGTERM/SIGINT. bench/run.mjs uses it with BENCH_ALLOC_PROF=1.
+// and writes a .heapprofile on SIGTERM/SIGINT. bench/run.mjs uses it with BENCH_ALLOC_PROF=1; with
+// BENCH_ALLOC_PROF=survivors it leaves out what the young-generation GC collected, so the profile shows what
+// outlived a scavenge (objects reachable from old space, or in flight).
 // The profile also records how many HTTP requests the process served (`requests`, a field of its own), and
 // its GC pauses, so heap-top.mjs can print bytes and GC time per request.
 import { Session } from 'node:inspector';
@@ -29,7 +31,7 @@ session.connect();
 const post = (method, params) =>
   new Promise((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))));
 await post('HeapProfiler.enable');
-await post('HeapProfiler.startSampling', { samplingInterval: 32768, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+await post('HeapProfiler.startSampling', { samplingInterval: 32768, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: process.env.BENCH_ALLOC_PROF !== 'survivors' });
 const dump = async () => {
   const { profile } = await post('HeapProfiler.stopSampling');
   writeFileSync(process.env.ALLOC_PROF_FILE ?? `alloc-${process.pid}.heapprofile`, JSON.stringify({ ...profile, requests, gc }));

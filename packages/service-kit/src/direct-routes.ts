@@ -83,10 +83,10 @@ type ErrorHandler = (error: unknown, req: unknown, res: unknown, next: () => voi
  * A request listener that serves `routes` on node:http without express's per-request dispatch, and
  * hands every other request to `app`. Express swaps the prototype of every request and response to its
  * own and walks its router; on a 2-core machine that costs about half of a small route's throughput
- * (README "Performance"). Here the request and the response keep node's prototypes and get express's
- * own methods (`req.get`, `req.is`; `res.set`, `res.status`, `res.vary`, `res.send`, ...) as properties
- * and a `res.json` that writes what express's writes,
- * plus `req.ip` (by the app's `trust proxy`), `req.query` (by its query parser), `req.protocol`,
+ * (README "Performance"). Here the request and the response keep their node:http classes and get
+ * express's own methods (`req.get`, `req.is`; `res.set`, `res.status`, `res.vary`, `res.send`, ...) and a
+ * `res.json` that writes what express's writes: on their prototypes with {@link createHttpServer}, as
+ * properties on a plain node:http server; plus `req.ip` (by the app's `trust proxy`), `req.query` (by its query parser), `req.protocol`,
  * `req.secure`, `req.host`, `req.hostname` (express's own getters), `req.path`, `req.baseUrl`, `req.route`,
  * `req.body`, `req.app`/`res.app`, `res.locals`: what the handlers use, with express's semantics. Not
  * there: `req.fresh` (a conditional GET is never answered 304 here; these routes set no ETag anyway).
