@@ -68,7 +68,8 @@ describe('logs of a full flow', () => {
       expect(collectorLogs.lines.filter((l) => l.msg === 'request')).toHaveLength(2);
 
       const event = (name: string) => h.logs.lines.filter((l) => l.event === name);
-      expect(event('refresh_token_reuse')).toEqual([expect.objectContaining({ level: 40, client_id: client.client_id, family_id: expect.any(String) })]);
+      // logged through the request's deps (forRequest): the line carries the request's id
+      expect(event('refresh_token_reuse')).toEqual([expect.objectContaining({ level: 40, client_id: client.client_id, family_id: expect.any(String), req_id: expect.any(String) })]);
       expect(event('client_authentication_failures')).toEqual([
         expect.objectContaining({ level: 40, client_id: client.client_id, ip: expect.any(String), failures: 3, req_id: expect.any(String) }),
       ]);
