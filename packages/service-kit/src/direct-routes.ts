@@ -86,10 +86,10 @@ type ErrorHandler = (error: unknown, req: unknown, res: unknown, next: () => voi
  * (README "Performance"). Here the request and the response keep their node:http classes and get
  * express's own methods (`req.get`, `req.is`; `res.set`, `res.status`, `res.vary`, `res.send`, ...) and a
  * `res.json` that writes what express's writes: on their prototypes with {@link createHttpServer}, as
- * properties on a plain node:http server; plus `req.ip` (by the app's `trust proxy`), `req.query` (by its query parser), `req.protocol`,
- * `req.secure`, `req.host`, `req.hostname` (express's own getters), `req.path`, `req.baseUrl`, `req.route`,
- * `req.body`, `req.app`/`res.app`, `res.locals`: what the handlers use, with express's semantics. Not
- * there: `req.fresh` (a conditional GET is never answered 304 here; these routes set no ETag anyway).
+ * properties on a plain node:http server; plus `req.ip` (by the app's `trust proxy`), `req.query` (by its
+ * query parser), `req.protocol`, `req.secure`, `req.host`, `req.hostname` (express's own getters),
+ * `req.path`, `req.baseUrl`, `req.route`, `req.body`, `req.app`/`res.app`, `res.locals`: what the
+ * handlers use, with express's semantics. Not there: `req.fresh` (a conditional GET is never answered 304 here; these routes set no ETag anyway).
  * Handlers run through the kit's {@link chain} (a rejected promise goes to `next`; `next('route')` is not
  * supported), errors go to `onError`, and a request the last handler passes on goes to `notFound`.
  *
