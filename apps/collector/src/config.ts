@@ -1,4 +1,3 @@
-import { normalizeScopes } from '@tessera/guard';
 import { ConfigError, configVar, loadEnv, type LogLevel } from '@tessera/service-kit';
 import { z } from 'zod';
 
