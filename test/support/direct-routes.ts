@@ -1,4 +1,15 @@
+import { createServer, type Server } from 'node:http';
+import { createHttpServer, type RequestListener } from '@tessera/service-kit';
 import type { Response } from 'supertest';
+
+/**
+ * The servers a direct listener is tested on: the one the apps' main.ts make (express's methods on the
+ * request and response prototypes) and a plain node:http one (the methods copied per request).
+ */
+export const DIRECT_SERVERS: [string, (listener: RequestListener) => Server][] = [
+  ['the service kit server', createHttpServer],
+  ['a plain node:http server', createServer],
+];
 
 /** Headers that differ between two answers to the same request whatever serves it. */
 const VARYING = new Set(['date', 'x-request-id', 'content-length', 'connection', 'keep-alive']);

@@ -1,12 +1,11 @@
-import { createServer } from 'node:http';
+import type { Server } from 'node:http';
 import { createVerifier } from '@tessera/guard';
-import { createHttpServer } from '@tessera/service-kit';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestIssuer } from '../../../packages/guard/test/helpers/issuer.js';
-import { comparable, expressEntries } from '../../../test/support/direct-routes.js';
+import { comparable, DIRECT_SERVERS, expressEntries } from '../../../test/support/direct-routes.js';
 import { createApp } from '../src/app.js';
 
 /**
@@ -14,14 +13,10 @@ import { createApp } from '../src/app.js';
  * slash) by the express route behind it. The same request must get the same answer from both.
  */
 
-// the server main.ts makes (express's methods on the prototypes) and a plain node:http one (copied per request)
-describe.each([
-  ['the service kit server', createHttpServer],
-  ['a plain node:http server', createServer],
-])('GET /collect served directly answers as express would, on %s', (_server, serve) => {
+describe.each(DIRECT_SERVERS)('GET /collect served directly answers as express would, on %s', (_server, serve) => {
   let issuer: TestIssuer;
   let app: ReturnType<typeof createApp>;
-  let server: ReturnType<typeof createServer>;
+  let server: Server;
   beforeAll(async () => {
     issuer = await TestIssuer.start();
     const verifier = createVerifier({ issuer: issuer.url, audience: 'collector' });

@@ -1,23 +1,19 @@
-import { createServer } from 'node:http';
+import type { Server } from 'node:http';
 import { createVerifier } from '@tessera/guard';
-import { createHttpServer, createLogger } from '@tessera/service-kit';
+import { createLogger } from '@tessera/service-kit';
 import { Registry } from 'prom-client';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestIssuer } from '../../../packages/guard/test/helpers/issuer.js';
-import { comparable, expressEntries } from '../../../test/support/direct-routes.js';
+import { comparable, DIRECT_SERVERS, expressEntries } from '../../../test/support/direct-routes.js';
 import { createApp } from '../src/app.js';
 
 /** `GET /verify` is served directly (the kit's directRoutes), `/verify/` by express: the same request gets the same answer. */
 
-// the server main.ts makes (express's methods on the prototypes) and a plain node:http one (copied per request)
-describe.each([
-  ['the service kit server', createHttpServer],
-  ['a plain node:http server', createServer],
-])('GET /verify served directly answers as express would, on %s', (_server, serve) => {
+describe.each(DIRECT_SERVERS)('GET /verify served directly answers as express would, on %s', (_server, serve) => {
   let issuer: TestIssuer;
   let app: ReturnType<typeof createApp>;
-  let server: ReturnType<typeof createServer>;
+  let server: Server;
   beforeAll(async () => {
     issuer = await TestIssuer.start();
     app = createApp({
