@@ -1,5 +1,6 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { redisClusterNodes } from '../../../test/support/redis.js';
 import { RedisServer } from '../../../test/support/redis-server.js';
 import { connectRedis, type RedisConnection } from '../src/store/redis-store.js';
 import { MAX_CORKED_BYTES } from '../src/store/write-coalescing.js';
@@ -65,6 +66,25 @@ describe('Redis write coalescing (connectRedis)', () => {
     for (let turn = 0; turn < 5; turn++) {
       await new Promise((resolve) => setImmediate(resolve));
       expect(await redis.get('coalescing:counter')).toBe('200');
+    }
+  });
+});
+
+describe.runIf(redisClusterNodes().length > 0)('Redis write coalescing on a Cluster (connectRedis)', () => {
+  it('holds the commands of one turn on the node connection until the turn ends, then answers each', async () => {
+    const cluster = connectRedis({ clusterNodes: redisClusterNodes() }) as Cluster;
+    try {
+      await cluster.connect();
+      const tag = `{coalescing-${Date.now()}}`;
+      await cluster.set(`${tag}:k`, 'v'); // the slot's node connection is ready
+      const pending = Array.from({ length: 50 }, () => cluster.get(`${tag}:k`));
+      // every node connection came through '+node': the turn's commands wait corked on one of them
+      const held = cluster.nodes('master').reduce((bytes, node) => bytes + (node.stream?.writableLength ?? 0), 0);
+      expect(held).toBeGreaterThan(0);
+      expect(await Promise.all(pending)).toEqual(Array.from({ length: 50 }, () => 'v'));
+      await cluster.del(`${tag}:k`);
+    } finally {
+      cluster.disconnect();
     }
   });
 });
