@@ -33,7 +33,8 @@ export interface AppDeps {
  *
  * A class, so every request's deps share one shape and one `logger` getter: an object literal with its own
  * getter gives each request a getter of its own, which V8 keeps in old space, holding the request's
- * objects past the young-generation GC (README "Performance").
+ * objects past the young-generation GC (README "Performance"). Each AppDeps field is copied by name: a
+ * new required field fails to compile until it is, an optional one must be added here by hand.
  */
 class RequestDeps implements AppDeps {
   readonly config: Config;
