@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../src/index.js';
 
@@ -42,5 +44,25 @@ describe('createLogger', () => {
     expect(text).toContain('test-svc');
     expect(text).not.toContain('s3cret-value');
     expect(() => JSON.parse(text)).toThrow();
+  });
+
+  it('loads pino-pretty only for a pretty logger: a JSON-writing service never holds its code', () => {
+    // a fresh process, so the module cache shows what createLogger itself loaded (the built kit, as the apps run it)
+    const kit = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const probe = (pretty: boolean) =>
+      execFileSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `import { createRequire } from 'node:module';
+           const { createLogger } = await import(${JSON.stringify(kit)});
+           createLogger({ service: 's', destination: process.stderr, pretty: ${pretty} });
+           process.stdout.write(String(Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('/pino-pretty/'))));`,
+        ],
+        { encoding: 'utf8' },
+      );
+    expect(probe(false)).toBe('false');
+    expect(probe(true)).toBe('true');
   });
 });
