@@ -18,7 +18,10 @@ COPY packages packages
 RUN npx tsc -b
 
 FROM node:20-bookworm-slim AS runtime
-ENV NODE_ENV=production
+# V8's young generation: two semi-spaces of at most 8 MiB instead of its default 16 MiB. The auth server's
+# RSS under load falls by about 25 MB at the same CPU per request (README "Performance"); `npm run bench`
+# starts Tessera's servers with this line's NODE_OPTIONS. Keep it when you set NODE_OPTIONS of your own.
+ENV NODE_ENV=production NODE_OPTIONS=--max-semi-space-size=8
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY apps/auth-server/package.json apps/auth-server/

@@ -52,6 +52,16 @@ const WRK_DIR = join(here, 'results', 'wrk');
 const RATE_LIMIT = env.BENCH_RATE_LIMIT ?? '100000000';
 const AUDIENCE = 'collector';
 const SCOPE = 'collect';
+/**
+ * NODE_OPTIONS of the production image (the Dockerfile's `ENV ... NODE_OPTIONS=...`): Tessera's servers run
+ * with them here as they do in production (added to any NODE_OPTIONS of the bench's own); the peers run on
+ * Node's defaults.
+ */
+const IMAGE_NODE_OPTIONS = (/^ENV\b.*\sNODE_OPTIONS=("[^"]*"|\S+)/m.exec(readFileSync(join(root, 'Dockerfile'), 'utf8'))?.[1] ?? '').replace(/^"|"$/g, '');
+const tesseraNodeOptions = () => {
+  const options = [env.NODE_OPTIONS, IMAGE_NODE_OPTIONS].filter(Boolean).join(' ');
+  return options ? { NODE_OPTIONS: options } : {};
+};
 
 const children = [];
 const log = (line) => process.stderr.write(`bench: ${line}\n`);
@@ -442,6 +452,7 @@ async function main() {
       // first: unbounded here, and the memory step below works out what the cap bounds a client to
       MAX_FAMILIES_PER_CLIENT: '0',
       LOG_LEVEL,
+      ...tesseraNodeOptions(),
   };
   const authEntry = env.BENCH_AUTH_ENTRY ?? 'apps/auth-server/dist/main.js';
   const auth = start('auth-server', ['node', authEntry], authEnv, { profile: PROF.has('auth') });
@@ -470,6 +481,7 @@ async function main() {
     AUDIENCE,
     REQUIRED_SCOPE: SCOPE,
     LOG_LEVEL,
+    ...tesseraNodeOptions(),
   });
   const collector = start(
     'collector',
@@ -840,7 +852,8 @@ function report({ startedAt, results, familyMemory, rssMax, authHwm, redisInfo, 
   lines.push(`Tessera bench ${startedAt.toISOString()}  node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB`);
   lines.push(
     `${wrkName} -t1 -c${CONNECTIONS}, ${WARMUP}s warm-up + ${DURATION}s measured per scenario in ${ROUNDS} interleaved rounds (medians), ` +
-      `NODE_ENV=production LOG_LEVEL=${LOG_LEVEL} RATE_LIMIT=${RATE_LIMIT} AUTH_FAILURE_LIMIT=10 (limiter and lockout on), Redis ${redisInfo.private ? 'private' : 'shared'}`,
+      `NODE_ENV=production LOG_LEVEL=${LOG_LEVEL} RATE_LIMIT=${RATE_LIMIT} AUTH_FAILURE_LIMIT=10 (limiter and lockout on), ` +
+      `NODE_OPTIONS=${IMAGE_NODE_OPTIONS || '(none)'} (the image's), Redis ${redisInfo.private ? 'private' : 'shared'}`,
   );
   lines.push('');
   lines.push(`| ${pad('scenario', 50)} | ${lpad('req/s', 7)} | ${lpad('p50 ms', 6)} | ${lpad('p99 ms', 6)} | ${lpad('non-2xx', 7)} | ${lpad('errors', 6)} | ${pad('CPU µs/req (server + redis)', 27)} | ${lpad('wrk µs/req', 10)} |`);
@@ -899,7 +912,7 @@ function report({ startedAt, results, familyMemory, rssMax, authHwm, redisInfo, 
         node: process.version,
         cpus: cpus().length,
         cpuModel: cpus()[0]?.model,
-        settings: { connections: CONNECTIONS, warmup: WARMUP, duration: DURATION, logLevel: LOG_LEVEL, families: FAMILIES },
+        settings: { connections: CONNECTIONS, warmup: WARMUP, duration: DURATION, logLevel: LOG_LEVEL, families: FAMILIES, nodeOptions: IMAGE_NODE_OPTIONS },
         results,
         familyMemory,
         authServerRss: { peakSampled: rssMax, vmHwm: authHwm },

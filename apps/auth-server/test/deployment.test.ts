@@ -110,4 +110,21 @@ describe('docker-compose.yml and Dockerfile', () => {
       }
     }
   });
+
+  it("sets NODE_OPTIONS that node accepts and that bound V8's young generation to two 8 MiB semi-spaces", async () => {
+    const dockerfile = readFileSync(`${root}Dockerfile`, 'utf8');
+    const nodeOptions = /^ENV\b.*\sNODE_OPTIONS=(\S+)$/m.exec(dockerfile)?.[1];
+    expect(nodeOptions).toBe('--max-semi-space-size=8');
+    // garbage with survivors grows the young generation to its maximum (32 MiB on Node's defaults)
+    const grow = `const v8 = require('node:v8'); let keep = [];
+      for (let i = 0; i < 3e6; i++) { const o = { i, a: [i] }; if (i % 3 === 0) keep.push(o); if (keep.length > 20000) keep = []; }
+      process.stdout.write(String(v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size));`;
+    const youngBytes = async (options: string | undefined) => {
+      const { NODE_OPTIONS: _own, ...env } = process.env;
+      const { stdout } = await promisify(execFile)(process.execPath, ['-e', grow], { env: options ? { ...env, NODE_OPTIONS: options } : env });
+      return Number(stdout);
+    };
+    expect(await youngBytes(undefined)).toBeGreaterThan(16 * 2 ** 20);
+    expect(await youngBytes(nodeOptions)).toBeLessThanOrEqual(16 * 2 ** 20);
+  });
 });
