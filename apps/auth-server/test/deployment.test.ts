@@ -127,4 +127,15 @@ describe('docker-compose.yml and Dockerfile', () => {
     expect(await youngBytes(undefined)).toBeGreaterThan(16 * 2 ** 20);
     expect(await youngBytes(nodeOptions)).toBeLessThanOrEqual(16 * 2 ** 20);
   });
+
+  it('installs each runtime package version once (a dev tool hoisted above it made the apps load four copies of mime-db)', () => {
+    const lock = JSON.parse(readFileSync(`${root}package-lock.json`, 'utf8')) as { packages: Record<string, { version?: string; dev?: boolean }> };
+    const paths = new Map<string, string[]>();
+    for (const [path, entry] of Object.entries(lock.packages)) {
+      if (!path.includes('node_modules/') || entry.dev) continue;
+      const id = `${path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length)}@${entry.version}`;
+      paths.set(id, [...(paths.get(id) ?? []), path]);
+    }
+    expect([...paths].filter(([, at]) => at.length > 1)).toEqual([]);
+  });
 });
