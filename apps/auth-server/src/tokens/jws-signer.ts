@@ -2,7 +2,7 @@ import { createPrivateKey, type JsonWebKey } from 'node:crypto';
 import { createSigner, type Algorithm } from 'fast-jwt';
 import type { JWK } from 'jose';
 
-/** Signs a JWT claims set as a compact JWS, synchronously. */
+/** Signs a JWT claims set as a compact JWS, synchronously. Gives `claims` an undefined `nbf` when it has none. */
 export type JwsSigner = (claims: Record<string, unknown>) => string;
 
 /**
@@ -14,5 +14,11 @@ export type JwsSigner = (claims: Record<string, unknown>) => string;
 export function createJwsSigner(privateJwk: JWK, alg: string, kid: string, typ: string): JwsSigner {
   const pem = createPrivateKey({ key: privateJwk as JsonWebKey, format: 'jwk' }).export({ type: 'pkcs8', format: 'pem' });
   const sign = createSigner({ key: String(pem), algorithm: alg as Algorithm, kid, header: { alg, typ } });
-  return (claims) => sign(claims);
+  return (claims) => {
+    // fast-jwt copies the claims as `{ ...claims, iat, exp, nbf }`; V8 moves a spread copy that gains a key
+    // its source lacks straight out of the young generation, so the claims come with every key it sets
+    // (an undefined `nbf` is left out of the token, as JSON leaves out undefined)
+    if (!('nbf' in claims)) claims.nbf = undefined;
+    return sign(claims);
+  };
 }
