@@ -72,7 +72,7 @@ export function readClientCredentials(req: Request, params: Params): ClientCrede
   if (basic) {
     if (postSecret !== undefined) throw invalidRequest('use one client authentication method, not both Basic and client_secret in the body');
     if (postId !== undefined && postId !== basic.clientId) throw invalidRequest('client_id in the body differs from the Basic credentials');
-    return { ...basic, method: 'client_secret_basic' };
+    return { clientId: basic.clientId, secret: basic.secret, method: 'client_secret_basic' };
   }
   if (postSecret !== undefined) {
     if (!postId) throw invalidRequest('client_id is required with client_secret');

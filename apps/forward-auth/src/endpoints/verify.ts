@@ -35,7 +35,7 @@ function queryOf(target: string | undefined): Record<string, string> | undefined
 /** The identity headers of a 200 (space-separated lists); refuses claims no header can carry. */
 function identityHeaders(claims: AccessTokenClaims): Record<string, string> {
   const aud = typeof claims.aud === 'string' ? [claims.aud] : claims.aud;
-  const headers = {
+  const headers: Record<string, string> = {
     'X-Auth-Subject': claims.sub,
     'X-Auth-Client-Id': claims.client_id,
     'X-Auth-Audience': aud.join(' '),
@@ -45,7 +45,8 @@ function identityHeaders(claims: AccessTokenClaims): Record<string, string> {
   }
   const scope = (claims.scope ?? '').split(' ').filter(Boolean).join(' ');
   if (scope !== '' && !HEADER_SAFE.test(scope)) throw new InvalidTokenError(`the token's scope cannot be passed on in a header`);
-  return { ...headers, 'X-Auth-Scope': scope };
+  headers['X-Auth-Scope'] = scope;
+  return headers;
 }
 
 /**
