@@ -38,7 +38,7 @@ export function introspectEndpoint(deps: AppDeps): RequestHandler {
     }
     const claims = await activeAccessToken(deps, token);
     if (!claims) return inactive;
-    return { ...claims, active: true, token_type: claims.cnf?.jkt ? 'DPoP' : 'access_token' };
+    return Object.assign({}, claims, { active: true, token_type: claims.cnf?.jkt ? 'DPoP' : 'access_token' });
   };
 
   return async (req, res) => {

@@ -87,5 +87,5 @@ export async function tokenExchangeGrant(deps: AppDeps, client: ClientRecord, pa
   deps.metrics.tokenExchanges.inc({ audience: target });
   deps.metrics.tokensIssued.inc({ grant: 'token_exchange' });
   deps.logger.info({ event: 'token_exchange', client_id: client.client_id, sub: subject.sub, target, scope }, 'token exchanged');
-  return { ...response, issued_token_type: ACCESS_TOKEN_TYPE };
+  return Object.assign(response, { issued_token_type: ACCESS_TOKEN_TYPE } as const);
 }
