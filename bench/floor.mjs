@@ -4,11 +4,10 @@
 // BENCH_ROUNDS seconds after a BENCH_WARMUP warm-up). It prints req/s, p50 and p99 of every round and the
 // server's CPU per request: what latency a route of that cost gets here with no I/O, store or GC of its own.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { cpuSeconds, freePort } from './proc.mjs';
 import { wrk, wrkVersion } from './wrk.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -22,19 +21,6 @@ if (!wrkVersion()) {
   process.stderr.write('bench/floor: wrk is missing: apt-get install wrk\n');
   process.exit(1);
 }
-
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const srv = createServer().once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-const cpuSeconds = (pid) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-};
 
 console.log(`bench/floor ${new Date().toISOString()}  node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}); wrk -t1 -c${CONNECTIONS}, ${ROUNDS} rounds of ${ROUND_SECONDS}s`);
 for (const us of costs.length ? costs : [180, 120, 80]) {

@@ -23,12 +23,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { cpuSeconds, freePort } from './proc.mjs';
 import { wrk, wrkVersion } from './wrk.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -65,17 +65,6 @@ const tesseraNodeOptions = () => {
 
 const children = [];
 const log = (line) => process.stderr.write(`bench: ${line}\n`);
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function start(name, args, extraEnv, { profile = false } = {}) {
   const nodeArgs = !profile
@@ -221,25 +210,6 @@ function treeRss(pid) {
     /* no children file */
   }
   return { rss: total, hwm: peak };
-}
-
-/** CPU seconds (user + system) of a process and its children so far. */
-function cpuSeconds(pid) {
-  const one = (p) => {
-    try {
-      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
-      return (Number(fields[11]) + Number(fields[12])) / 100;
-    } catch {
-      return 0;
-    }
-  };
-  let total = one(pid);
-  try {
-    for (const kid of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) total += one(kid);
-  } catch {
-    /* no children file */
-  }
-  return total;
 }
 
 function sampleRss(pid) {
